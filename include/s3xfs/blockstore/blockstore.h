@@ -1,0 +1,64 @@
+// BlockStore: where IPFS blocks live (embedded directory, TemporalX node, Kubo node, memory).
+//
+// Blocks are immutable and keyed by multihash, as IPFS blockstores are: a block put under a CIDv1
+// raw can be read back under a CIDv0 or CIDv1 dag-pb of the same hash, and enumeration reports
+// CIDv1 raw (the codec is not stored).
+//
+// Contract for every implementation:
+//  - Safe for concurrent use from any number of threads.
+//  - Put REQUIRES that data hashes to cid. Callers that got the bytes from outside the process
+//    (network, CAR files) verify first; the DAG builder's output is correct by construction, so
+//    the write path hashes every byte exactly once.
+//  - Get/GetMany verify what they return against the CID: corrupt bytes are never handed out
+//    (Corruption naming the CID instead).
+//  - Errors: NotFound for a missing block, Corruption, IOError (local), Unavailable (remote node
+//    down; may succeed later), Timeout.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "s3xfs/base/bytes.h"
+#include "s3xfs/base/status.h"
+#include "s3xfs/cas/block.h"
+#include "s3xfs/cas/cid.h"
+
+namespace s3xfs {
+
+// A block to put, by reference (no copy). The referenced bytes must outlive the call.
+struct BlockRef {
+  Cid cid;
+  ByteView data;
+};
+
+class BlockStore : public BlockSource {
+ public:
+  ~BlockStore() override = default;
+
+  // Stores one block. Idempotent: putting a present block succeeds.
+  virtual Status Put(const Cid& cid, ByteView data) = 0;
+  // Stores several blocks; stops at the first error. Default: Put each.
+  virtual Status PutMany(std::span<const BlockRef> blocks);
+  // The verified bytes of a block.
+  virtual Result<Bytes> Get(const Cid& cid) = 0;
+  // Default: Get each.
+  std::vector<Result<Bytes>> GetMany(std::span<const Cid> cids) override;
+  virtual Result<bool> Has(const Cid& cid) = 0;
+  // Size in bytes of a stored block (NotFound if absent).
+  virtual Result<uint64_t> Size(const Cid& cid) = 0;
+  // Removes a block; OK if it was absent.
+  virtual Status Delete(const Cid& cid) = 0;
+  // Makes every block put so far durable (survives power loss).
+  virtual Status Sync() = 0;
+  // Calls fn for every stored block (as CIDv1 raw), in no particular order. Stops at and returns
+  // the first non-OK status fn returns.
+  virtual Status ForEach(const std::function<Status(const Cid&)>& fn) = 0;
+  // Short description for logs and status output, e.g. "embedded:/var/lib/s3xfs".
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace s3xfs

@@ -1,0 +1,17 @@
+#include "s3xfs/blockstore/blockstore.h"
+
+namespace s3xfs {
+
+Status BlockStore::PutMany(std::span<const BlockRef> blocks) {
+  for (const BlockRef& b : blocks) S3XFS_RETURN_IF_ERROR(Put(b.cid, b.data));
+  return Status::OK();
+}
+
+std::vector<Result<Bytes>> BlockStore::GetMany(std::span<const Cid> cids) {
+  std::vector<Result<Bytes>> out;
+  out.reserve(cids.size());
+  for (const Cid& c : cids) out.push_back(Get(c));
+  return out;
+}
+
+}  // namespace s3xfs

@@ -1,0 +1,48 @@
+// s3xfs command-line entry point: dispatches subcommands. Each subcommand parses its own options
+// (Boost.Program_options) and maps every failure to one line on stderr and a non-zero exit.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+
+namespace {
+
+void PrintUsage(std::ostream& os) {
+  os << "usage: s3xfs <command> [options]\n\n"
+        "commands:\n"
+        "  add         import a file (or stdin) as a UnixFS DAG; print its root CID\n"
+        "  cat         write the bytes of a file DAG (optionally a range)\n"
+        "  export-car  write a CARv1 of a DAG to stdout\n"
+        "  import-car  import a CARv1 file into the block store; print its roots\n\n"
+        "Run 's3xfs <command> --help' for a command's options.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // EPIPE on stdout becomes an error we report
+  if (argc < 2) {
+    PrintUsage(std::cerr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    PrintUsage(std::cout);
+    return 0;
+  }
+  if (cmd == "--version") {
+    std::cout << "s3xfs " << S3XFS_VERSION << "\n";
+    return 0;
+  }
+  for (const auto& c : s3xfs::cli::Commands()) {
+    if (cmd == c.name) return s3xfs::cli::RunCommand(c, args);
+  }
+  std::cerr << "s3xfs: unknown command '" << cmd << "'\n";
+  PrintUsage(std::cerr);
+  return 2;
+}

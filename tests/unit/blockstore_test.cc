@@ -1,0 +1,242 @@
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "s3xfs/blockstore/embedded.h"
+#include "s3xfs/blockstore/faulty.h"
+#include "s3xfs/blockstore/memory.h"
+#include "s3xfs/cas/multibase.h"
+#include "testutil.h"
+
+namespace s3xfs {
+namespace {
+
+namespace fs = std::filesystem;
+
+Block MakeBlock(const std::string& seed, size_t n = 1000) {
+  Bytes d = testing::ChaCha(seed, n);
+  return Block{Cid::Compute(1, Codec::kRaw, d), d};
+}
+
+// Contract tests run against every implementation.
+class StoreContract : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "memory") {
+      store_ = std::make_unique<MemoryBlockStore>();
+    } else {
+      EmbeddedOptions opt;
+      opt.sync_each_put = GetParam() == "embedded-sync";
+      auto s = OpenEmbeddedStore(dir_.path() + "/data", opt);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      store_ = std::move(s).value();
+    }
+  }
+  testing::TempDir dir_;
+  std::unique_ptr<BlockStore> store_;
+};
+
+TEST_P(StoreContract, PutGetHasSizeDelete) {
+  Block b = MakeBlock("a");
+  EXPECT_FALSE(*store_->Has(b.cid));
+  EXPECT_TRUE(store_->Get(b.cid).status().IsNotFound());
+  EXPECT_TRUE(store_->Size(b.cid).status().IsNotFound());
+  ASSERT_TRUE(store_->Put(b.cid, b.data).ok());
+  ASSERT_TRUE(store_->Put(b.cid, b.data).ok());  // idempotent
+  EXPECT_TRUE(*store_->Has(b.cid));
+  EXPECT_EQ(*store_->Size(b.cid), 1000u);
+  EXPECT_EQ(*store_->Get(b.cid), b.data);
+  ASSERT_TRUE(store_->Sync().ok());
+  ASSERT_TRUE(store_->Delete(b.cid).ok());
+  ASSERT_TRUE(store_->Delete(b.cid).ok());  // absent is fine
+  EXPECT_FALSE(*store_->Has(b.cid));
+}
+
+TEST_P(StoreContract, EmptyBlock) {
+  Block b{Cid::Compute(1, Codec::kRaw, {}), {}};
+  ASSERT_TRUE(store_->Put(b.cid, b.data).ok());
+  auto got = store_->Get(b.cid);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->empty());
+}
+
+TEST_P(StoreContract, KeyedByMultihash) {
+  // The same bytes under a CIDv0 (dag-pb) are found when put as CIDv1 raw.
+  Block b = MakeBlock("mh");
+  ASSERT_TRUE(store_->Put(b.cid, b.data).ok());
+  Cid v0 = Cid::Compute(0, Codec::kDagPb, b.data);
+  EXPECT_EQ(*store_->Get(v0), b.data);
+}
+
+TEST_P(StoreContract, PutManyGetManyAndForEach) {
+  std::vector<Block> blocks;
+  for (int i = 0; i < 50; ++i) blocks.push_back(MakeBlock("many" + std::to_string(i), 100 + i));
+  std::vector<BlockRef> refs;
+  std::vector<Cid> cids;
+  for (auto& b : blocks) {
+    refs.push_back({b.cid, b.data});
+    cids.push_back(b.cid);
+  }
+  ASSERT_TRUE(store_->PutMany(refs).ok());
+  cids.push_back(Cid::Compute(1, Codec::kRaw, AsBytes("absent")));
+  auto got = store_->GetMany(cids);
+  ASSERT_EQ(got.size(), 51u);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(*got[i], blocks[i].data);
+  EXPECT_TRUE(got[50].status().IsNotFound());
+  std::set<Cid> seen;
+  ASSERT_TRUE(store_->ForEach([&](const Cid& c) {
+    seen.insert(c);
+    return Status::OK();
+  }).ok());
+  EXPECT_EQ(seen.size(), 50u);
+  for (auto& b : blocks) EXPECT_TRUE(seen.count(b.cid));  // enumerated as CIDv1 raw
+}
+
+TEST_P(StoreContract, ConcurrentWritersAndReaders) {
+  std::vector<std::thread> ts;
+  std::atomic<int> errors{0};
+  for (int t = 0; t < 8; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        // Threads overlap on half their blocks: same CID written concurrently.
+        Block b = MakeBlock("c" + std::to_string((t % 2) * 1000 + i), 4096);
+        if (!store_->Put(b.cid, b.data).ok()) ++errors;
+        auto g = store_->Get(b.cid);
+        if (!g.ok() || *g != b.data) ++errors;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(errors.load(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(All, StoreContract,
+                         ::testing::Values("memory", "embedded", "embedded-sync"));
+
+std::string BlockPath(const std::string& dir, const Cid& c) {
+  std::string key = Base32Encode(c.multihash(), true);
+  return dir + "/blocks/" + key.substr(key.size() - 3, 2) + "/" + key + ".data";
+}
+
+TEST(EmbeddedStore, FlatfsLayoutAndShardingFile) {
+  testing::TempDir t;
+  auto s = OpenEmbeddedStore(t.path());
+  ASSERT_TRUE(s.ok());
+  Block b = MakeBlock("layout");
+  ASSERT_TRUE((*s)->Put(b.cid, b.data).ok());
+  EXPECT_TRUE(fs::exists(BlockPath(t.path(), b.cid)));
+  std::ifstream sh(t.path() + "/blocks/SHARDING");
+  std::string line;
+  std::getline(sh, line);
+  EXPECT_EQ(line, "/repo/flatfs/shard/v1/next-to-last/2");
+  // No temporary files are left behind.
+  for (auto& e : fs::recursive_directory_iterator(t.path()))
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+}
+
+TEST(EmbeddedStore, FlippedByteOnDiskIsReportedWithItsCid) {
+  testing::TempDir t;
+  auto s = OpenEmbeddedStore(t.path());
+  ASSERT_TRUE(s.ok());
+  Block b = MakeBlock("rot", 262144);
+  ASSERT_TRUE((*s)->Put(b.cid, b.data).ok());
+  std::string p = BlockPath(t.path(), b.cid);
+  {
+    std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(12345);
+    char c;
+    f.read(&c, 1);
+    c ^= 0x10;
+    f.seekp(12345);
+    f.write(&c, 1);
+  }
+  auto got = (*s)->Get(b.cid);
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(got.status().IsCorruption());
+  EXPECT_NE(got.status().message().find(b.cid.ToString()), std::string::npos);
+  // A truncated file (torn write) is corruption too, and a re-put repairs it.
+  fs::resize_file(p, 1000);
+  EXPECT_TRUE((*s)->Get(b.cid).status().IsCorruption());
+  ASSERT_TRUE((*s)->Put(b.cid, b.data).ok());
+  EXPECT_EQ(*(*s)->Get(b.cid), b.data);
+}
+
+TEST(EmbeddedStore, RefusesForeignLayoutAndNonDirectory) {
+  testing::TempDir t;
+  fs::create_directories(t.path() + "/blocks");
+  std::ofstream(t.path() + "/blocks/SHARDING") << "/repo/flatfs/shard/v1/prefix/4\n";
+  EXPECT_EQ(OpenEmbeddedStore(t.path()).status().code(), Status::Code::kNotSupported);
+  std::ofstream(t.path() + "/file") << "x";
+  EXPECT_FALSE(OpenEmbeddedStore(t.path() + "/file").ok());
+  EmbeddedOptions no_create;
+  no_create.create_if_missing = false;
+  EXPECT_FALSE(OpenEmbeddedStore(t.path() + "/missing", no_create).ok());
+}
+
+TEST(EmbeddedStore, ReadOnlyDirectoryGivesAClearError) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
+  testing::TempDir t;
+  auto s = OpenEmbeddedStore(t.path());
+  fs::permissions(t.path() + "/blocks", fs::perms::owner_read | fs::perms::owner_exec);
+  Block b = MakeBlock("ro");
+  Status st = (*s)->Put(b.cid, b.data);
+  EXPECT_EQ(st.code(), Status::Code::kIOError);
+  fs::permissions(t.path() + "/blocks", fs::perms::owner_all);
+}
+
+TEST(FaultyStore, FailNthUnavailableDelayAndCorruptPuts) {
+  MemoryBlockStore mem;
+  FaultyBlockStore f(&mem);
+  Block a = MakeBlock("fa"), b = MakeBlock("fb");
+  f.FailNth(FaultyBlockStore::Op::kPut, 2, Status::IOError("injected"));
+  EXPECT_TRUE(f.Put(a.cid, a.data).ok());
+  EXPECT_EQ(f.Put(b.cid, b.data).code(), Status::Code::kIOError);
+  EXPECT_TRUE(f.Put(b.cid, b.data).ok());  // only the 2nd call failed
+  EXPECT_EQ(f.calls(FaultyBlockStore::Op::kPut), 3u);
+
+  f.SetUnavailableFor(std::chrono::milliseconds(100));
+  EXPECT_TRUE(f.Get(a.cid).status().IsUnavailable());
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_TRUE(f.Get(a.cid).ok());
+
+  f.SetDelay(std::chrono::milliseconds(30));
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(f.Has(a.cid).ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(30));
+  f.SetDelay(std::chrono::milliseconds(0));
+
+  Block c = MakeBlock("fc");
+  f.SetCorruptPuts(true);
+  ASSERT_TRUE(f.Put(c.cid, c.data).ok());
+  f.SetCorruptPuts(false);
+  auto got = f.Get(c.cid);
+  EXPECT_TRUE(got.status().IsCorruption());  // the inner store's verification catches it
+}
+
+TEST(FaultyStore, HoldBlocksOnlyMatchingCids) {
+  MemoryBlockStore mem;
+  FaultyBlockStore f(&mem);
+  Block slow = MakeBlock("slow"), fast = MakeBlock("fast");
+  ASSERT_TRUE(mem.Put(slow.cid, slow.data).ok());
+  ASSERT_TRUE(mem.Put(fast.cid, fast.data).ok());
+  f.HoldWhen([&](const Cid& c) { return c == slow.cid; });
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    EXPECT_TRUE(f.Get(slow.cid).ok());
+    done = true;
+  });
+  while (f.held_count() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(f.Get(fast.cid).ok());  // not held
+  EXPECT_FALSE(done.load());
+  f.ReleaseHeld();
+  t.join();
+  EXPECT_TRUE(done.load());
+}
+
+}  // namespace
+}  // namespace s3xfs

@@ -1,0 +1,24 @@
+// Shared helpers for unit tests.
+#pragma once
+
+#include <string>
+
+#include "s3xfs/base/bytes.h"
+
+namespace s3xfs::testing {
+
+// Kubo's fixture bytes: ChaCha20 keystream, key = sha256(seed), zero nonce, counter 0.
+Bytes ChaCha(const std::string& seed, size_t n);
+
+// A fresh directory under $TMPDIR, removed (recursively) by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace s3xfs::testing

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian and npm package s3xfs and its tests need.
+# Idempotent: when everything is present it only checks and returns (well under a second
+# for the Debian part; npm is skipped when tools/js/node_modules matches package-lock.json).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+# Build: compiler, meson, libraries named by the design card.
+deb_build=(g++ meson ninja-build pkg-config libssl-dev libsqlite3-dev libfuse3-dev fuse3
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libboost-program-options-dev libboost-dev libspdlog-dev libgtest-dev libgmock-dev)
+# Tests: openssl (ChaCha20 vectors), node/npm (reference importer, ipfs-car), time (RSS).
+deb_test=(openssl nodejs npm time python3)
+
+missing=()
+for p in "${deb_build[@]}" "${deb_test[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=(); [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}" ||
+    { "${sudo_cmd[@]}" apt-get update && "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; }
+fi
+
+# npm packages used by tests and benchmarks (reference importer, ipfs-car), kept in tools/js.
+stamp="$here/js/node_modules/.s3xfs-stamp"
+if [ ! -f "$stamp" ] || ! cmp -s "$here/js/package-lock.json" "$stamp"; then
+  echo "setup: installing npm packages in tools/js"
+  (cd "$here/js" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$here/js/package-lock.json" "$stamp"
+fi
