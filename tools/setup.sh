@@ -2,8 +2,12 @@
 # Installs every Debian and npm package s3xfs and its tests need.
 # Idempotent: when everything is present it only checks and returns (well under a second
 # for the Debian part; npm is skipped when tools/js/node_modules matches package-lock.json).
+#
+# Usage: tools/setup.sh [--no-test-deps]   (--no-test-deps: only what building and running need)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+test_deps=1
+[ "${1:-}" = "--no-test-deps" ] && test_deps=0
 
 # Build: compiler, meson, libraries named by the design card.
 deb_build=(g++ meson ninja-build pkg-config libssl-dev libsqlite3-dev libfuse3-dev fuse3
@@ -13,7 +17,9 @@ deb_build=(g++ meson ninja-build pkg-config libssl-dev libsqlite3-dev libfuse3-d
 deb_test=(openssl nodejs npm time python3)
 
 missing=()
-for p in "${deb_build[@]}" "${deb_test[@]}"; do
+wanted=("${deb_build[@]}")
+((test_deps)) && wanted+=("${deb_test[@]}")
+for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -25,6 +31,7 @@ if ((${#missing[@]})); then
 fi
 
 # npm packages used by tests and benchmarks (reference importer, ipfs-car), kept in tools/js.
+((test_deps)) || exit 0
 stamp="$here/js/node_modules/.s3xfs-stamp"
 if [ ! -f "$stamp" ] || ! cmp -s "$here/js/package-lock.json" "$stamp"; then
   echo "setup: installing npm packages in tools/js"

@@ -1,5 +1,7 @@
 // s3xfs command-line entry point: dispatches subcommands. Each subcommand parses its own options
 // (Boost.Program_options) and maps every failure to one line on stderr and a non-zero exit.
+#include <malloc.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +26,12 @@ void PrintUsage(std::ostream& os) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Block-sized buffers (256 KiB) are allocated and freed at a high rate. With glibc's defaults
+  // each one crosses the mmap or trim threshold, so every block costs fresh page faults (cat of
+  // 1 GiB: 5.1 s vs 0.9 s). Keep such buffers on the heap and keep a few MiB of it around.
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  mallopt(M_TRIM_THRESHOLD, 16 << 20);
+  mallopt(M_TOP_PAD, 4 << 20);
   std::signal(SIGPIPE, SIG_IGN);  // EPIPE on stdout becomes an error we report
   if (argc < 2) {
     PrintUsage(std::cerr);
