@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,6 +31,33 @@ class Status {
     kInternal,
   };
 
+  // Why, precisely, beside the code: front ends map reasons to S3 error codes and errno values.
+  // Not persisted.
+  enum class Reason : uint16_t {
+    kNone = 0,
+    kNoSuchBucket,
+    kNoSuchKey,
+    kNoSuchUpload,
+    kBucketNotEmpty,
+    kBucketAlreadyOwnedByYou,
+    kBucketAlreadyExists,
+    kInvalidBucketName,
+    kInvalidKey,
+    kEntityTooSmall,
+    kInvalidPart,
+    kInvalidPartOrder,
+    kBadDigest,
+    kPreconditionFailed,
+    kNotModified,
+    kInvalidRange,
+    kDirectoryNotEmpty,  // ENOTEMPTY
+    kIsDirectory,        // EISDIR
+    kNotDirectory,       // ENOTDIR
+    kExists,             // EEXIST
+    kCrossBucket,        // EXDEV
+    kNotPath,            // a key that cannot be shown as a path
+  };
+
   Status() = default;  // OK
   static Status OK() { return Status(); }
   static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
@@ -48,6 +76,14 @@ class Status {
   static Status Timeout(std::string msg) { return Status(Code::kTimeout, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
 
+  // The same status with a reason attached.
+  Status With(Reason r) const {
+    Status s = *this;
+    s.reason_ = r;
+    return s;
+  }
+  Reason reason() const { return reason_; }
+
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
   bool IsNotFound() const { return code_ == Code::kNotFound; }
@@ -61,6 +97,7 @@ class Status {
  private:
   Status(Code c, std::string msg) : code_(c), msg_(std::move(msg)) {}
   Code code_ = Code::kOk;
+  Reason reason_ = Reason::kNone;
   std::string msg_;
 };
 

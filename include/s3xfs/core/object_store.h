@@ -1,0 +1,194 @@
+// ObjectStore: the core both front ends (FUSE and S3) call. It owns the namespace semantics —
+// buckets, objects, directories, links, multipart uploads, garbage collection — and is testable
+// without a kernel or a socket.
+//
+// Data flow: bytes stream into a DagBuilder whose blocks go to the BlockStore (no lock held);
+// MD5 is computed in the same pass; then one short ledger transaction swaps the key to the new
+// inode. Readers that opened the old version keep reading it: its blocks are only released when
+// the last reader closes, and only deleted from the block store after the GC grace period.
+//
+// Concurrency: every method is safe to call from any thread. Operations on different keys never
+// wait for each other's block I/O; operations on the same key are ordered by a per-key lock
+// held only around the ledger commit (never across block I/O or replies). Lock order: key locks
+// (sorted by bucket/key when an operation needs two), then the ledger's write mutex.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "s3xfs/base/status.h"
+#include "s3xfs/blockstore/blockstore.h"
+#include "s3xfs/cas/dag_builder.h"
+#include "s3xfs/ledger/types.h"
+
+namespace s3xfs {
+
+class Ledger;
+
+struct ObjectStoreOptions {
+  // SQLite ledger file (created with its directory if missing).
+  std::string ledger_path;
+  DagOptions dag = DagOptions::KuboV1();
+  // Unreferenced blocks are deleted from the block store no earlier than this after their last
+  // reference went away (room for readers that resolved a key just before it changed).
+  std::chrono::milliseconds gc_grace{std::chrono::minutes(5)};
+  // Smallest size of every multipart part but the last (S3: 5 MiB).
+  uint64_t min_part_size = 5u << 20;
+  // Clock in nanoseconds since the epoch (tests inject one).
+  std::function<int64_t()> now_ns;
+};
+
+struct PutOptions {
+  ObjectMeta meta;
+  std::optional<PosixAttrs> attrs;       // default: 0644 (files), owner 0, times = now
+  std::optional<std::string> content_md5;  // raw 16 bytes; mismatch -> BadDigest, nothing stored
+  bool if_none_match_star = false;         // fail with PreconditionFailed if the key exists
+  std::optional<std::string> if_match;     // etag the current version must have
+};
+
+// Streams one object in; nothing is visible until Commit succeeds. Destroying a writer without
+// committing aborts it (its blocks become garbage).
+class ObjectWriter {
+ public:
+  virtual ~ObjectWriter() = default;
+  virtual Status Write(ByteView data) = 0;
+  virtual Result<ObjectInfo> Commit() = 0;
+  virtual uint64_t bytes_written() const = 0;
+};
+
+// A consistent view of one version of an object: reads keep working after the key is
+// overwritten or deleted. Thread-safe.
+class ObjectReader {
+ public:
+  virtual ~ObjectReader() = default;
+  virtual const ObjectInfo& info() const = 0;
+  // Streams [offset, offset+length) clamped at the end.
+  virtual Status Read(uint64_t offset, uint64_t length,
+                      const std::function<Status(ByteView)>& sink) = 0;
+};
+
+struct CopyOptions {
+  bool replace_metadata = false;  // x-amz-metadata-directive: REPLACE
+  ObjectMeta meta;                // used when replace_metadata
+  std::optional<PosixAttrs> attrs;
+  std::optional<std::string> if_match;  // on the source
+};
+
+enum class RenameFlags { kNone = 0, kNoReplace = 1, kExchange = 2 };
+
+struct GcStats {
+  uint64_t blocks_deleted = 0;
+  uint64_t bytes_deleted = 0;
+  uint64_t blocks_waiting = 0;  // unreferenced but still inside the grace period
+};
+
+struct FsckReport {
+  std::vector<std::string> missing_blocks;    // referenced by the ledger, absent from the store
+  std::vector<std::string> wrong_refcounts;   // ledger count differs from the references
+  std::vector<std::string> orphan_blocks;     // in the store, unknown to the ledger
+  std::vector<std::string> other;             // structural problems
+  uint64_t repaired = 0;
+  bool clean() const {
+    return missing_blocks.empty() && wrong_refcounts.empty() && orphan_blocks.empty() &&
+           other.empty();
+  }
+};
+
+class ObjectStore {
+ public:
+  // Opens (creating) the ledger and recovers: inodes left unlinked by a crash release their
+  // blocks. `blocks` must outlive the store.
+  static Result<std::unique_ptr<ObjectStore>> Open(const ObjectStoreOptions& options,
+                                                   BlockStore* blocks);
+  virtual ~ObjectStore() = default;
+
+  // ---- buckets ----
+  // S3 naming rules (3-63 chars of a-z 0-9 . -, starting and ending with a letter or digit, not
+  // an IP address). BucketAlreadyOwnedByYou when it exists.
+  virtual Status CreateBucket(const std::string& name, const std::string& owner = "") = 0;
+  // BucketNotEmpty when any key (or upload in progress) remains.
+  virtual Status DeleteBucket(const std::string& name) = 0;
+  virtual Result<BucketInfo> HeadBucket(const std::string& name) = 0;
+  virtual Result<std::vector<BucketInfo>> ListBuckets() = 0;
+
+  // ---- objects ----
+  virtual Result<std::unique_ptr<ObjectWriter>> NewWriter(const std::string& bucket,
+                                                          const std::string& key,
+                                                          PutOptions options) = 0;
+  // Convenience: NewWriter + one Write + Commit.
+  Result<ObjectInfo> Put(const std::string& bucket, const std::string& key, ByteView data,
+                         PutOptions options = {});
+  virtual Result<ObjectInfo> Head(const std::string& bucket, const std::string& key) = 0;
+  virtual Result<std::unique_ptr<ObjectReader>> OpenReader(const std::string& bucket,
+                                                           const std::string& key) = 0;
+  // Convenience: the bytes of a range.
+  Result<Bytes> Get(const std::string& bucket, const std::string& key, uint64_t offset = 0,
+                    uint64_t length = UINT64_MAX);
+  // S3 DeleteObject: OK when absent. Deleting a directory marker "d/" with children leaves the
+  // children (S3 semantics); the directory becomes implicit.
+  virtual Status Delete(const std::string& bucket, const std::string& key) = 0;
+  // Shares the source's blocks (reference counts raised); no data is copied. Copying a key onto
+  // itself with replace_metadata changes only the metadata.
+  virtual Result<ObjectInfo> Copy(const std::string& src_bucket, const std::string& src_key,
+                                  const std::string& dst_bucket, const std::string& dst_key,
+                                  const CopyOptions& options) = 0;
+  virtual Result<ListResult> List(const std::string& bucket, const ListOptions& options) = 0;
+
+  // ---- directories and links (key-level; the FUSE front end maps paths to keys) ----
+  // Creates the marker object "dir/" (key must end with '/').
+  virtual Result<ObjectInfo> MakeDirectory(const std::string& bucket, const std::string& key,
+                                           const PosixAttrs& attrs) = 0;
+  // Renames a file ("a/b") or a whole directory ("a/" -> "c/") in one transaction; blocks never
+  // move. Directory targets must be absent or empty (DirectoryNotEmpty); a file cannot replace
+  // a directory (IsDirectory) or vice versa (NotDirectory).
+  virtual Status Rename(const std::string& bucket, const std::string& from, const std::string& to,
+                        RenameFlags flags = RenameFlags::kNone) = 0;
+  // A second key for the same inode (hard link). Exists if `new_key` exists.
+  virtual Result<ObjectInfo> Link(const std::string& bucket, const std::string& existing,
+                                  const std::string& new_key) = 0;
+  virtual Result<ObjectInfo> Symlink(const std::string& bucket, const std::string& key,
+                                     const std::string& target, const PosixAttrs& attrs) = 0;
+
+  // ---- multipart ----
+  virtual Result<std::string> CreateMultipart(const std::string& bucket, const std::string& key,
+                                              PutOptions options) = 0;
+  // Stores the part's blocks at once; replaces an earlier upload of the same part number.
+  virtual Result<PartInfo> UploadPart(const std::string& upload_id, uint32_t part_number,
+                                      ByteView data) = 0;
+  // Streaming form of UploadPart.
+  virtual Result<std::unique_ptr<ObjectWriter>> NewPartWriter(const std::string& upload_id,
+                                                               uint32_t part_number) = 0;
+  // UploadPartCopy: bytes [offset, offset+length) of an existing object as a part.
+  virtual Result<PartInfo> UploadPartCopy(const std::string& upload_id, uint32_t part_number,
+                                          const std::string& src_bucket,
+                                          const std::string& src_key, uint64_t offset,
+                                          uint64_t length) = 0;
+  virtual Result<std::vector<PartInfo>> ListParts(const std::string& upload_id) = 0;
+  virtual Result<std::vector<UploadInfo>> ListUploads(const std::string& bucket,
+                                                      const std::string& prefix) = 0;
+  // Parts ascending (InvalidPartOrder), each present with the given etag (InvalidPart), all but
+  // the last >= min_part_size (EntityTooSmall). Leaves of chunk-aligned parts are reused.
+  virtual Result<ObjectInfo> CompleteMultipart(
+      const std::string& upload_id, const std::vector<std::pair<uint32_t, std::string>>& parts) = 0;
+  virtual Status AbortMultipart(const std::string& upload_id) = 0;
+
+  // ---- maintenance ----
+  // Deletes blocks whose references dropped to zero more than `grace` ago (default: the
+  // configured grace).
+  virtual Result<GcStats> CollectGarbage(std::optional<std::chrono::milliseconds> grace = {}) = 0;
+  // Checks ledger against block store; with repair, fixes counts, forgets absent blocks that
+  // nothing references, and deletes orphan blocks. Never deletes referenced data.
+  virtual Result<FsckReport> Fsck(bool repair) = 0;
+
+  virtual BlockStore* blocks() = 0;
+};
+
+// S3 bucket naming rules.
+bool IsValidBucketName(std::string_view name);
+
+}  // namespace s3xfs

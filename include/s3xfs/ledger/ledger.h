@@ -1,0 +1,150 @@
+// The ledger: the SQLite database (WAL mode, synchronous=FULL) that is the source of truth for
+// the namespace and metadata. This is the only module that includes SQLite. It offers typed
+// operations inside transactions; the object core composes them and owns the semantics.
+//
+// Schema: numbered migrations tracked in PRAGMA user_version (docs/FORMATS.md). Persisted enum
+// values (InodeKind) are never renumbered.
+//
+// Thread-safety: Write() serialises writers on one connection (short transactions only: never do
+// block I/O inside fn). Read() runs on a pool of read connections and sees a consistent
+// snapshot; reads never wait for writers (WAL). A LedgerTxn must not escape its fn.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "s3xfs/base/status.h"
+#include "s3xfs/cas/cid.h"
+#include "s3xfs/cas/dag_builder.h"
+#include "s3xfs/ledger/types.h"
+
+namespace s3xfs {
+
+constexpr int kLedgerSchemaVersion = 1;
+
+// One directory entry: a full S3 key and its place in the mount.
+struct Dentry {
+  std::string bucket;
+  std::string key;      // full S3 key; directories end with '/'
+  InodeId ino = 0;
+  InodeId parent = 0;   // directory inode; 0 = not representable as a path (S3 only)
+  std::string name;     // last path component ("" when parent == 0)
+  bool implicit = false;  // a directory implied by deeper keys: not an S3 object
+};
+
+// A block reference held by an inode: leaves in file order, then interior nodes.
+struct BlockUse {
+  Cid cid;
+  uint64_t size = 0;  // block bytes
+};
+
+struct BlockRow {
+  Bytes multihash;
+  uint64_t size = 0;
+  int64_t refs = 0;
+  std::optional<int64_t> zero_since_ns;
+};
+
+struct UploadRow {
+  UploadInfo info;
+  ObjectMeta meta;
+  PosixAttrs attrs;
+};
+
+struct PartRow {
+  uint32_t part_number = 0;
+  InodeId ino = 0;  // unlinked inode holding the part's blocks
+  uint64_t size = 0;
+  std::string etag;
+  int64_t modified_ns = 0;
+};
+
+class LedgerTxn {
+ public:
+  virtual ~LedgerTxn() = default;
+
+  // Buckets.
+  virtual Result<std::optional<BucketInfo>> GetBucket(const std::string& name) = 0;
+  virtual Status InsertBucket(const BucketInfo& b) = 0;
+  virtual Status DeleteBucket(const std::string& name) = 0;
+  virtual Result<std::vector<BucketInfo>> ListBuckets() = 0;
+
+  // Inodes. InsertInode assigns and returns the number (info.ino is ignored).
+  virtual Result<InodeId> InsertInode(const ObjectInfo& info) = 0;
+  // Fills everything but bucket/key. NotFound if absent.
+  virtual Result<ObjectInfo> GetInode(InodeId ino) = 0;
+  // Rewrites size, etag, cid, symlink, meta (system + user), attrs, generation, nlink.
+  virtual Status UpdateInode(InodeId ino, const ObjectInfo& info) = 0;
+  virtual Status SetNlink(InodeId ino, uint32_t nlink) = 0;
+  virtual Status DeleteInode(InodeId ino) = 0;
+  // Inodes with nlink == 0 that still hold block references (crash leftovers, parts).
+  virtual Result<std::vector<InodeId>> UnlinkedInodes() = 0;
+
+  // Dentries.
+  virtual Result<std::optional<Dentry>> Lookup(const std::string& bucket, const std::string& key) = 0;
+  virtual Result<std::optional<Dentry>> LookupChild(InodeId parent, const std::string& name) = 0;
+  virtual Status InsertDentry(const Dentry& d) = 0;
+  virtual Status DeleteDentry(const std::string& bucket, const std::string& key) = 0;
+  virtual Status SetImplicit(const std::string& bucket, const std::string& key, bool implicit) = 0;
+  virtual Result<bool> HasChildren(InodeId dir) = 0;
+  // Up to `limit` dentries of `bucket` with key >= from (or > from when !inclusive), key order.
+  virtual Result<std::vector<Dentry>> Scan(const std::string& bucket, const std::string& from,
+                                           bool inclusive, size_t limit) = 0;
+  // Number of dentries linking to ino.
+  virtual Result<uint32_t> CountLinks(InodeId ino) = 0;
+  // Every dentry whose key starts with `from` gets `to` in its place (directory rename).
+  virtual Status RekeyPrefix(const std::string& bucket, const std::string& from,
+                             const std::string& to) = 0;
+  virtual Status MoveDentry(const std::string& bucket, const std::string& key, InodeId parent,
+                            const std::string& name) = 0;
+
+  // User metadata / xattrs (name without "user.").
+  virtual Status SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta) = 0;
+
+  // Block references. AddUses records that `ino` holds the blocks (leaves first, then interior
+  // nodes) and raises each block's count; ReleaseUses drops all of ino's references (counts
+  // reaching zero start their grace period at now_ns) and forgets the list.
+  virtual Status AddUses(InodeId ino, const std::vector<BlockUse>& leaves,
+                         const std::vector<BlockUse>& nodes) = 0;
+  virtual Result<std::vector<BlockUse>> Leaves(InodeId ino) = 0;
+  virtual Status CopyUses(InodeId from, InodeId to) = 0;
+  virtual Status ReleaseUses(InodeId ino, int64_t now_ns) = 0;
+  // Blocks with zero references since before `before_ns`.
+  virtual Result<std::vector<BlockRow>> GcCandidates(int64_t before_ns, size_t limit) = 0;
+  virtual Result<uint64_t> CountZeroRefBlocks() = 0;
+  // Deletes the block row if its count is still zero; returns whether it did.
+  virtual Result<bool> ForgetBlockIfUnused(ByteView multihash) = 0;
+  virtual Result<std::vector<BlockRow>> AllBlocks() = 0;
+  virtual Result<bool> HasBlock(ByteView multihash) = 0;
+  // Recounts references from the use lists; returns rows whose stored count was wrong (with the
+  // stored count) and, when fix, corrects them.
+  virtual Result<std::vector<BlockRow>> CheckRefcounts(bool fix, int64_t now_ns) = 0;
+
+  // Multipart.
+  virtual Status InsertUpload(const UploadRow& u) = 0;
+  virtual Result<std::optional<UploadRow>> GetUpload(const std::string& id) = 0;
+  virtual Result<std::vector<UploadInfo>> ListUploads(const std::string& bucket,
+                                                      const std::string& prefix) = 0;
+  virtual Status DeleteUpload(const std::string& id) = 0;
+  // Records a part; returns the inode of the part it replaced, if any.
+  virtual Result<std::optional<InodeId>> PutPart(const std::string& upload_id, const PartRow& p) = 0;
+  virtual Result<std::vector<PartRow>> Parts(const std::string& upload_id) = 0;
+};
+
+class Ledger {
+ public:
+  static Result<std::unique_ptr<Ledger>> Open(const std::string& path);
+  virtual ~Ledger() = default;
+  // Runs fn in one write transaction (BEGIN IMMEDIATE); commits when fn returns OK, rolls back
+  // otherwise and returns fn's status. The commit is durable when Write returns OK.
+  virtual Status Write(const std::function<Status(LedgerTxn&)>& fn) = 0;
+  // Runs fn in a read transaction on a pooled connection.
+  virtual Status Read(const std::function<Status(LedgerTxn&)>& fn) = 0;
+  virtual int schema_version() const = 0;
+};
+
+}  // namespace s3xfs

@@ -1,0 +1,124 @@
+// Garbage collection and fsck.
+#include <set>
+
+#include "object_store_impl.h"
+
+namespace s3xfs {
+
+Result<GcStats> ObjectStoreImpl::CollectGarbage(std::optional<std::chrono::milliseconds> grace) {
+  std::lock_guard<std::mutex> run(gc_run_mu_);
+  GcStats stats;
+  const int64_t cutoff =
+      Now() - std::chrono::duration_cast<std::chrono::nanoseconds>(grace.value_or(opt_.gc_grace)).count();
+  for (;;) {
+    std::vector<BlockRow> rows;
+    S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+      S3XFS_ASSIGN_OR_RETURN(rows, t.GcCandidates(cutoff + 1, 512));
+      return Status::OK();
+    }));
+    if (rows.empty()) break;
+    std::vector<Bytes> mhs;
+    std::map<Bytes, uint64_t> sizes;
+    for (BlockRow& r : rows) {
+      sizes[r.multihash] = r.size;
+      mhs.push_back(std::move(r.multihash));
+    }
+    // Claim blocks no writer is putting; writers that want one wait until we are done.
+    std::vector<Bytes> claimed = inflight_.ClaimForDeletion(mhs);
+    std::vector<Bytes> forgotten;
+    Status st = ledger_->Write([&](LedgerTxn& t) -> Status {
+      for (const Bytes& mh : claimed) {
+        S3XFS_ASSIGN_OR_RETURN(bool gone, t.ForgetBlockIfUnused(mh));
+        if (gone) forgotten.push_back(mh);
+      }
+      return Status::OK();
+    });
+    // The ledger no longer knows these blocks; delete them from the store (no lock held). A
+    // failed delete leaves an orphan that fsck --repair removes.
+    for (const Bytes& mh : forgotten) {
+      if (blocks_->Delete(Cid::V1(Codec::kRaw, mh)).ok()) {
+        stats.blocks_deleted++;
+        stats.bytes_deleted += sizes[mh];
+      }
+    }
+    inflight_.DoneDeleting(claimed);
+    S3XFS_RETURN_IF_ERROR(st);
+    if (claimed.size() < mhs.size() && forgotten.empty()) break;  // only held blocks left
+    if (rows.size() < 512) break;
+  }
+  S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(stats.blocks_waiting, t.CountZeroRefBlocks());
+    return Status::OK();
+  }));
+  return stats;
+}
+
+Result<FsckReport> ObjectStoreImpl::Fsck(bool repair) {
+  std::lock_guard<std::mutex> run(gc_run_mu_);
+  FsckReport rep;
+  // 1. Reference counts against the inodes' block lists.
+  S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(auto wrong, t.CheckRefcounts(repair, Now()));
+    for (const BlockRow& r : wrong) {
+      rep.wrong_refcounts.push_back(Cid::V1(Codec::kRaw, r.multihash).ToString() + " stored " +
+                                    std::to_string(r.refs));
+      if (repair) rep.repaired++;
+    }
+    return Status::OK();
+  }));
+  // 2. Blocks the ledger knows, against the store.
+  std::vector<BlockRow> rows;
+  S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(rows, t.AllBlocks());
+    return Status::OK();
+  }));
+  std::set<Bytes> known;
+  for (const BlockRow& r : rows) {
+    known.insert(r.multihash);
+    Cid c = Cid::V1(Codec::kRaw, r.multihash);
+    auto has = blocks_->Has(c);
+    if (!has.ok()) return has.status();
+    if (*has) continue;
+    if (r.refs > 0) {
+      rep.missing_blocks.push_back(c.ToString() + " (" + std::to_string(r.refs) + " references)");
+    } else if (repair) {
+      S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
+        return t.ForgetBlockIfUnused(r.multihash).status();
+      }));
+      rep.repaired++;
+    }
+  }
+  // 3. Blocks in the store the ledger does not know (left by a crash mid-write).
+  std::vector<Cid> orphans;
+  S3XFS_RETURN_IF_ERROR(blocks_->ForEach([&](const Cid& c) {
+    Bytes mh(c.multihash().begin(), c.multihash().end());
+    if (!known.count(mh) && !inflight_.IsHeld(mh)) orphans.push_back(c);
+    return Status::OK();
+  }));
+  for (const Cid& c : orphans) {
+    rep.orphan_blocks.push_back(c.ToString());
+    if (repair) {
+      Bytes mh(c.multihash().begin(), c.multihash().end());
+      auto claimed = inflight_.ClaimForDeletion({mh});
+      if (!claimed.empty()) {
+        // Re-check under the claim: a writer may have committed it meanwhile.
+        bool still_unknown = true;
+        S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+          S3XFS_ASSIGN_OR_RETURN(bool known_now, t.HasBlock(mh));
+          still_unknown = !known_now;
+          return Status::OK();
+        }));
+        if (still_unknown && blocks_->Delete(c).ok()) rep.repaired++;
+        inflight_.DoneDeleting(claimed);
+      }
+    }
+  }
+  if (repair) {
+    // What was repaired is no longer a finding, except missing referenced data.
+    rep.wrong_refcounts.clear();
+    rep.orphan_blocks.clear();
+  }
+  return rep;
+}
+
+}  // namespace s3xfs

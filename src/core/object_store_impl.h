@@ -1,0 +1,172 @@
+// ObjectStoreImpl (internal): shared state of the core's implementation files.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "s3xfs/core/object_store.h"
+#include "s3xfs/ledger/ledger.h"
+
+namespace s3xfs {
+
+class ObjectStoreImpl;
+
+// Which blocks writers are putting right now, so GC never deletes a block between a writer's
+// Put (which skips an existing block) and its commit. Lock order: gc_mu_ is a leaf lock.
+class InflightBlocks {
+ public:
+  // Waits while GC is deleting the block, then marks it held.
+  void Hold(const Bytes& mh);
+  void Unhold(const std::vector<Bytes>& mhs);
+  // For GC: claims candidates not held by writers (they are then "deleting").
+  std::vector<Bytes> ClaimForDeletion(const std::vector<Bytes>& candidates);
+  void DoneDeleting(const std::vector<Bytes>& mhs);
+  bool IsHeld(const Bytes& mh);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<Bytes, int> held_;
+  std::set<Bytes> deleting_;
+};
+
+// Where an object is going when its writer commits.
+struct CommitTarget {
+  enum Kind { kObject, kPart } kind = kObject;
+  std::string bucket, key;  // kObject
+  std::string upload_id;    // kPart
+  uint32_t part_number = 0;
+  PutOptions options;
+};
+
+// The result of streaming bytes into blocks, ready for a ledger commit.
+struct BuiltContent {
+  DagRoot root;
+  std::string md5_hex;
+  Bytes md5_raw;
+  std::vector<BlockUse> leaves;
+  std::vector<BlockUse> nodes;
+};
+
+class ObjectStoreImpl final : public ObjectStore {
+ public:
+  ObjectStoreImpl(ObjectStoreOptions opt, BlockStore* blocks, std::unique_ptr<Ledger> ledger)
+      : opt_(std::move(opt)), blocks_(blocks), ledger_(std::move(ledger)) {}
+
+  Status Recover();
+
+  Status CreateBucket(const std::string& name, const std::string& owner) override;
+  Status DeleteBucket(const std::string& name) override;
+  Result<BucketInfo> HeadBucket(const std::string& name) override;
+  Result<std::vector<BucketInfo>> ListBuckets() override;
+
+  Result<std::unique_ptr<ObjectWriter>> NewWriter(const std::string& bucket, const std::string& key,
+                                                  PutOptions options) override;
+  Result<ObjectInfo> Head(const std::string& bucket, const std::string& key) override;
+  Result<std::unique_ptr<ObjectReader>> OpenReader(const std::string& bucket,
+                                                   const std::string& key) override;
+  Status Delete(const std::string& bucket, const std::string& key) override;
+  Result<ObjectInfo> Copy(const std::string& src_bucket, const std::string& src_key,
+                          const std::string& dst_bucket, const std::string& dst_key,
+                          const CopyOptions& options) override;
+  Result<ListResult> List(const std::string& bucket, const ListOptions& options) override;
+
+  Result<ObjectInfo> MakeDirectory(const std::string& bucket, const std::string& key,
+                                   const PosixAttrs& attrs) override;
+  Status Rename(const std::string& bucket, const std::string& from, const std::string& to,
+                RenameFlags flags) override;
+  Result<ObjectInfo> Link(const std::string& bucket, const std::string& existing,
+                          const std::string& new_key) override;
+  Result<ObjectInfo> Symlink(const std::string& bucket, const std::string& key,
+                             const std::string& target, const PosixAttrs& attrs) override;
+
+  Result<std::string> CreateMultipart(const std::string& bucket, const std::string& key,
+                                      PutOptions options) override;
+  Result<PartInfo> UploadPart(const std::string& upload_id, uint32_t part_number,
+                              ByteView data) override;
+  Result<std::unique_ptr<ObjectWriter>> NewPartWriter(const std::string& upload_id,
+                                                      uint32_t part_number) override;
+  Result<PartInfo> UploadPartCopy(const std::string& upload_id, uint32_t part_number,
+                                  const std::string& src_bucket, const std::string& src_key,
+                                  uint64_t offset, uint64_t length) override;
+  Result<std::vector<PartInfo>> ListParts(const std::string& upload_id) override;
+  Result<std::vector<UploadInfo>> ListUploads(const std::string& bucket,
+                                              const std::string& prefix) override;
+  Result<ObjectInfo> CompleteMultipart(
+      const std::string& upload_id,
+      const std::vector<std::pair<uint32_t, std::string>>& parts) override;
+  Status AbortMultipart(const std::string& upload_id) override;
+
+  Result<GcStats> CollectGarbage(std::optional<std::chrono::milliseconds> grace) override;
+  Result<FsckReport> Fsck(bool repair) override;
+  BlockStore* blocks() override { return blocks_; }
+
+  // ---- used by writers and readers ----
+  int64_t Now() const;
+  const ObjectStoreOptions& options() const { return opt_; }
+  InflightBlocks& inflight() { return inflight_; }
+  // Commits streamed content to its target in one ledger transaction.
+  Result<ObjectInfo> CommitContent(const CommitTarget& target, BuiltContent&& content);
+  // Records blocks of an abandoned write as unreferenced, so GC removes them after the grace.
+  void Abandon(const std::vector<BlockUse>& leaves, const std::vector<BlockUse>& nodes);
+  void ReaderOpened(InodeId ino);
+  void ReaderClosed(InodeId ino);
+
+ private:
+  // Places a new dentry for key (creating implicit parent directories); parent 0 when the key
+  // cannot be a path or its name is taken by a different kind of entry.
+  Status PlaceDentry(LedgerTxn& t, const BucketInfo& b, const std::string& key, InodeId ino);
+  // Removes implicit directories above key that became empty.
+  Status CleanupParents(LedgerTxn& t, const std::string& bucket, const std::string& key);
+  // Drops one link of ino; frees it (or defers to its last reader) when none remain.
+  Status Unlink(LedgerTxn& t, InodeId ino);
+  Status FreeInode(LedgerTxn& t, InodeId ino);
+  // Points key at ino, replacing what was there (the old inode loses a link).
+  Status BindKey(LedgerTxn& t, const BucketInfo& b, const std::string& key, InodeId ino);
+  Result<BucketInfo> NeedBucket(LedgerTxn& t, const std::string& bucket);
+  Status CheckPreconditions(LedgerTxn& t, const std::string& bucket, const std::string& key,
+                            const PutOptions& o);
+  ObjectInfo NewInode(InodeKind kind, const std::optional<PosixAttrs>& attrs, uint32_t mode);
+
+  ObjectStoreOptions opt_;
+  BlockStore* blocks_;
+  std::unique_ptr<Ledger> ledger_;
+  InflightBlocks inflight_;
+  std::mutex open_mu_;
+  std::unordered_map<InodeId, int> open_;           // GUARDED_BY(open_mu_)
+  std::unordered_set<InodeId> free_on_close_;       // GUARDED_BY(open_mu_)
+  std::mutex gc_run_mu_;                            // one GC/fsck at a time
+};
+
+// Streams bytes into blocks and hashes (CID + MD5 in one pass); used by object and part writers.
+class ContentWriter final : public ObjectWriter {
+ public:
+  ContentWriter(ObjectStoreImpl* store, CommitTarget target);
+  ~ContentWriter() override;
+  Status Write(ByteView data) override;
+  Result<ObjectInfo> Commit() override;
+  uint64_t bytes_written() const override { return builder_.bytes_written(); }
+
+ private:
+  Status OnBlock(const Cid& cid, ByteView data, bool leaf);
+  Status FlushBatch();
+  void Release();
+
+  ObjectStoreImpl* store_;
+  CommitTarget target_;
+  DagBuilder builder_;
+  void* md5_ = nullptr;  // EVP_MD_CTX*
+  std::vector<Block> batch_;
+  size_t batch_bytes_ = 0;
+  std::vector<BlockUse> leaves_, nodes_;
+  std::vector<Bytes> held_;
+  Status failed_;
+  bool done_ = false;
+};
+
+std::string NewUploadId();
+
+}  // namespace s3xfs

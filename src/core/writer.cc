@@ -1,0 +1,127 @@
+// Streaming writes: bytes -> DAG blocks (sha2-256) and MD5 in one pass, blocks to the store in
+// batches with no lock held, then one ledger commit.
+#include <openssl/evp.h>
+
+#include "object_store_impl.h"
+
+namespace s3xfs {
+
+namespace {
+constexpr size_t kBatchBytes = 4u << 20;
+EVP_MD_CTX* Md5(void* p) { return static_cast<EVP_MD_CTX*>(p); }
+Bytes MhOf(const Cid& c) { return Bytes(c.multihash().begin(), c.multihash().end()); }
+}  // namespace
+
+void InflightBlocks::Hold(const Bytes& mh) {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [&] { return deleting_.count(mh) == 0; });
+  held_[mh]++;
+}
+
+void InflightBlocks::Unhold(const std::vector<Bytes>& mhs) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (const Bytes& mh : mhs) {
+    auto it = held_.find(mh);
+    if (it != held_.end() && --it->second == 0) held_.erase(it);
+  }
+}
+
+std::vector<Bytes> InflightBlocks::ClaimForDeletion(const std::vector<Bytes>& candidates) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<Bytes> out;
+  for (const Bytes& mh : candidates) {
+    if (held_.count(mh)) continue;
+    deleting_.insert(mh);
+    out.push_back(mh);
+  }
+  return out;
+}
+
+void InflightBlocks::DoneDeleting(const std::vector<Bytes>& mhs) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (const Bytes& mh : mhs) deleting_.erase(mh);
+  cv_.notify_all();
+}
+
+bool InflightBlocks::IsHeld(const Bytes& mh) {
+  std::lock_guard<std::mutex> l(mu_);
+  return held_.count(mh) > 0;
+}
+
+ContentWriter::ContentWriter(ObjectStoreImpl* store, CommitTarget target)
+    : store_(store),
+      target_(std::move(target)),
+      builder_(store->options().dag,
+               [this](const Cid& c, ByteView d, bool leaf) { return OnBlock(c, d, leaf); }) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
+  md5_ = ctx;
+}
+
+ContentWriter::~ContentWriter() {
+  if (!done_) {
+    // Never committed: whatever reached the store is garbage after the grace period.
+    FlushBatch();
+    store_->Abandon(leaves_, nodes_);
+  }
+  Release();
+  EVP_MD_CTX_free(Md5(md5_));
+}
+
+void ContentWriter::Release() {
+  store_->inflight().Unhold(held_);
+  held_.clear();
+}
+
+Status ContentWriter::OnBlock(const Cid& cid, ByteView data, bool leaf) {
+  Bytes mh = MhOf(cid);
+  store_->inflight().Hold(mh);
+  held_.push_back(std::move(mh));
+  (leaf ? leaves_ : nodes_).push_back(BlockUse{cid, data.size()});
+  batch_.push_back(Block{cid, Bytes(data.begin(), data.end())});
+  batch_bytes_ += data.size();
+  return batch_bytes_ >= kBatchBytes ? FlushBatch() : Status::OK();
+}
+
+Status ContentWriter::FlushBatch() {
+  if (batch_.empty()) return Status::OK();
+  std::vector<BlockRef> refs;
+  refs.reserve(batch_.size());
+  for (const Block& b : batch_) refs.push_back(BlockRef{b.cid, b.data});
+  Status st = store_->blocks()->PutMany(refs);
+  batch_.clear();
+  batch_bytes_ = 0;
+  return st;
+}
+
+Status ContentWriter::Write(ByteView data) {
+  if (done_) return Status::Internal("write after commit");
+  if (!failed_.ok()) return failed_;
+  EVP_DigestUpdate(Md5(md5_), data.data(), data.size());
+  failed_ = builder_.Write(data);
+  return failed_;
+}
+
+Result<ObjectInfo> ContentWriter::Commit() {
+  if (done_) return Status::Internal("commit twice");
+  if (!failed_.ok()) return failed_;
+  BuiltContent c;
+  S3XFS_ASSIGN_OR_RETURN(c.root, builder_.Finish());
+  S3XFS_RETURN_IF_ERROR(FlushBatch());
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(Md5(md5_), md, &n);
+  c.md5_raw.assign(md, md + n);
+  c.md5_hex = HexEncode(c.md5_raw);
+  if (target_.options.content_md5 && AsBytes(*target_.options.content_md5).size() == 16 &&
+      !std::equal(c.md5_raw.begin(), c.md5_raw.end(), target_.options.content_md5->begin()))
+    return Status::InvalidArgument("Content-MD5 does not match the data")
+        .With(Status::Reason::kBadDigest);
+  c.leaves = leaves_;
+  c.nodes = nodes_;
+  auto r = store_->CommitContent(target_, std::move(c));
+  if (r.ok()) done_ = true;  // otherwise the destructor abandons the blocks
+  return r;
+}
+
+}  // namespace s3xfs

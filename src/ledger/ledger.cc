@@ -1,0 +1,611 @@
+#include "s3xfs/ledger/ledger.h"
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+
+#include "schema.h"
+#include "sqlite.h"
+
+namespace s3xfs {
+
+namespace {
+
+using sql::Db;
+using sql::Stmt;
+
+#define PREP(var, text) S3XFS_ASSIGN_OR_RETURN(auto var, db_->Prepare(text))
+
+constexpr const char kInodeCols[] =
+    "kind, mode, uid, gid, rdev, nlink, size, atime_ns, mtime_ns, ctime_ns, btime_ns, root_cid, "
+    "etag, content_type, content_encoding, content_disposition, content_language, cache_control, "
+    "expires, symlink, generation";
+
+class TxnImpl final : public LedgerTxn {
+ public:
+  explicit TxnImpl(Db* db) : db_(db) {}
+
+  // ---- buckets ----
+  Result<std::optional<BucketInfo>> GetBucket(const std::string& name) override {
+    PREP(s, "SELECT name, created_ns, owner, root_ino FROM buckets WHERE name = ?");
+    s->Bind(1, name);
+    if (!s->Step()) {
+      S3XFS_RETURN_IF_ERROR(s->status());
+      return std::optional<BucketInfo>();
+    }
+    return std::optional<BucketInfo>(BucketRow(*s));
+  }
+  Status InsertBucket(const BucketInfo& b) override {
+    PREP(s, "INSERT INTO buckets(name, created_ns, owner, root_ino) VALUES (?, ?, ?, ?)");
+    s->Bind(1, b.name).Bind(2, b.created_ns).Bind(3, b.owner).Bind(4, static_cast<int64_t>(b.root_ino));
+    return s->Exec();
+  }
+  Status DeleteBucket(const std::string& name) override {
+    PREP(s, "DELETE FROM buckets WHERE name = ?");
+    s->Bind(1, name);
+    return s->Exec();
+  }
+  Result<std::vector<BucketInfo>> ListBuckets() override {
+    PREP(s, "SELECT name, created_ns, owner, root_ino FROM buckets ORDER BY name");
+    std::vector<BucketInfo> out;
+    while (s->Step()) out.push_back(BucketRow(*s));
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return out;
+  }
+
+  // ---- inodes ----
+  Result<InodeId> InsertInode(const ObjectInfo& i) override {
+    PREP(s,
+         "INSERT INTO inodes(kind, mode, uid, gid, rdev, nlink, size, atime_ns, mtime_ns, "
+         "ctime_ns, btime_ns, root_cid, etag, content_type, content_encoding, "
+         "content_disposition, content_language, cache_control, expires, symlink, generation) "
+         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    BindInode(*s, i, 1);
+    S3XFS_RETURN_IF_ERROR(s->Exec());
+    InodeId ino = static_cast<InodeId>(db_->last_rowid());
+    if (!i.meta.user.empty()) S3XFS_RETURN_IF_ERROR(SetUserMeta(ino, i.meta.user));
+    return ino;
+  }
+  Result<ObjectInfo> GetInode(InodeId ino) override {
+    PREP(s,
+         "SELECT kind, mode, uid, gid, rdev, nlink, size, atime_ns, mtime_ns, ctime_ns, "
+         "btime_ns, root_cid, etag, content_type, content_encoding, content_disposition, "
+         "content_language, cache_control, expires, symlink, generation FROM inodes WHERE ino = ?");
+    s->Bind(1, static_cast<int64_t>(ino));
+    if (!s->Step()) {
+      S3XFS_RETURN_IF_ERROR(s->status());
+      return Status::NotFound("inode " + std::to_string(ino) + " not found");
+    }
+    ObjectInfo i;
+    i.ino = ino;
+    i.kind = static_cast<InodeKind>(s->Int(0));
+    i.attrs.mode = static_cast<uint32_t>(s->Int(1));
+    i.attrs.uid = static_cast<uint32_t>(s->Int(2));
+    i.attrs.gid = static_cast<uint32_t>(s->Int(3));
+    i.attrs.rdev = static_cast<uint64_t>(s->Int(4));
+    i.nlink = static_cast<uint32_t>(s->Int(5));
+    i.size = static_cast<uint64_t>(s->Int(6));
+    i.attrs.atime_ns = s->Int(7);
+    i.attrs.mtime_ns = s->Int(8);
+    i.attrs.ctime_ns = s->Int(9);
+    i.attrs.btime_ns = s->Int(10);
+    if (!s->IsNull(11)) {
+      auto c = Cid::FromBinary(s->Blob(11));
+      if (!c.ok()) return Status::Corruption("inode " + std::to_string(ino) + ": bad root CID");
+      i.cid = std::move(c).value();
+    }
+    i.etag = s->Text(12);
+    i.meta.content_type = s->Text(13);
+    i.meta.content_encoding = s->Text(14);
+    i.meta.content_disposition = s->Text(15);
+    i.meta.content_language = s->Text(16);
+    i.meta.cache_control = s->Text(17);
+    i.meta.expires = s->Text(18);
+    if (!s->IsNull(19)) i.symlink = s->Text(19);
+    i.generation = static_cast<uint64_t>(s->Int(20));
+    S3XFS_ASSIGN_OR_RETURN(i.meta.user, GetUserMeta(ino));
+    return i;
+  }
+  Status UpdateInode(InodeId ino, const ObjectInfo& i) override {
+    PREP(s,
+         "UPDATE inodes SET kind=?, mode=?, uid=?, gid=?, rdev=?, nlink=?, size=?, atime_ns=?, "
+         "mtime_ns=?, ctime_ns=?, btime_ns=?, root_cid=?, etag=?, content_type=?, "
+         "content_encoding=?, content_disposition=?, content_language=?, cache_control=?, "
+         "expires=?, symlink=?, generation=? WHERE ino=?");
+    BindInode(*s, i, 1);
+    s->Bind(22, static_cast<int64_t>(ino));
+    S3XFS_RETURN_IF_ERROR(s->Exec());
+    return SetUserMeta(ino, i.meta.user);
+  }
+  Status SetNlink(InodeId ino, uint32_t nlink) override {
+    PREP(s, "UPDATE inodes SET nlink = ? WHERE ino = ?");
+    s->Bind(1, static_cast<int64_t>(nlink)).Bind(2, static_cast<int64_t>(ino));
+    return s->Exec();
+  }
+  Status DeleteInode(InodeId ino) override {
+    PREP(s, "DELETE FROM inodes WHERE ino = ?");
+    s->Bind(1, static_cast<int64_t>(ino));
+    S3XFS_RETURN_IF_ERROR(s->Exec());
+    PREP(x, "DELETE FROM xattrs WHERE ino = ?");
+    x->Bind(1, static_cast<int64_t>(ino));
+    return x->Exec();
+  }
+  Result<std::vector<InodeId>> UnlinkedInodes() override {
+    PREP(s,
+         "SELECT ino FROM inodes WHERE nlink = 0 AND ino != 1 "
+         "AND ino NOT IN (SELECT ino FROM uploads) AND ino NOT IN (SELECT ino FROM parts)");
+    std::vector<InodeId> out;
+    while (s->Step()) out.push_back(static_cast<InodeId>(s->Int(0)));
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return out;
+  }
+
+  // ---- dentries ----
+  Result<std::optional<Dentry>> Lookup(const std::string& bucket, const std::string& key) override {
+    PREP(s, "SELECT bucket, key, ino, parent, name, implicit FROM dentries WHERE bucket=? AND key=?");
+    s->Bind(1, bucket).BindBlob(2, AsBytes(key));
+    return OneDentry(*s);
+  }
+  Result<std::optional<Dentry>> LookupChild(InodeId parent, const std::string& name) override {
+    PREP(s, "SELECT bucket, key, ino, parent, name, implicit FROM dentries WHERE parent=? AND name=?");
+    s->Bind(1, static_cast<int64_t>(parent)).BindBlob(2, AsBytes(name));
+    return OneDentry(*s);
+  }
+  Status InsertDentry(const Dentry& d) override {
+    PREP(s, "INSERT INTO dentries(bucket, key, ino, parent, name, implicit) VALUES (?,?,?,?,?,?)");
+    s->Bind(1, d.bucket).BindBlob(2, AsBytes(d.key)).Bind(3, static_cast<int64_t>(d.ino))
+        .Bind(4, static_cast<int64_t>(d.parent)).BindBlob(5, AsBytes(d.name))
+        .Bind(6, d.implicit ? 1 : 0);
+    return s->Exec();
+  }
+  Status DeleteDentry(const std::string& bucket, const std::string& key) override {
+    PREP(s, "DELETE FROM dentries WHERE bucket=? AND key=?");
+    s->Bind(1, bucket).BindBlob(2, AsBytes(key));
+    return s->Exec();
+  }
+  Status SetImplicit(const std::string& bucket, const std::string& key, bool implicit) override {
+    PREP(s, "UPDATE dentries SET implicit=? WHERE bucket=? AND key=?");
+    s->Bind(1, implicit ? 1 : 0).Bind(2, bucket).BindBlob(3, AsBytes(key));
+    return s->Exec();
+  }
+  Result<bool> HasChildren(InodeId dir) override {
+    PREP(s, "SELECT 1 FROM dentries WHERE parent=? LIMIT 1");
+    s->Bind(1, static_cast<int64_t>(dir));
+    bool any = s->Step();
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return any;
+  }
+  Result<std::vector<Dentry>> Scan(const std::string& bucket, const std::string& from,
+                                   bool inclusive, size_t limit) override {
+    std::vector<Dentry> out;
+    if (inclusive) {
+      PREP(s, "SELECT bucket, key, ino, parent, name, implicit FROM dentries "
+              "WHERE bucket=? AND key>=? ORDER BY key LIMIT ?");
+      s->Bind(1, bucket).BindBlob(2, AsBytes(from)).Bind(3, static_cast<int64_t>(limit));
+      while (s->Step()) out.push_back(DentryRow(*s));
+      S3XFS_RETURN_IF_ERROR(s->status());
+    } else {
+      PREP(s, "SELECT bucket, key, ino, parent, name, implicit FROM dentries "
+              "WHERE bucket=? AND key>? ORDER BY key LIMIT ?");
+      s->Bind(1, bucket).BindBlob(2, AsBytes(from)).Bind(3, static_cast<int64_t>(limit));
+      while (s->Step()) out.push_back(DentryRow(*s));
+      S3XFS_RETURN_IF_ERROR(s->status());
+    }
+    return out;
+  }
+  Result<uint32_t> CountLinks(InodeId ino) override {
+    PREP(s, "SELECT count(*) FROM dentries WHERE ino=?");
+    s->Bind(1, static_cast<int64_t>(ino));
+    s->Step();
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return static_cast<uint32_t>(s->Int(0));
+  }
+  Status RekeyPrefix(const std::string& bucket, const std::string& from,
+                     const std::string& to) override {
+    // Primary-key updates in a WITHOUT ROWID table could collide mid-statement when `to` lies
+    // inside the range being moved; go through a temporary key space (a prefix no S3 key has).
+    PREP(a, "UPDATE dentries SET key = CAST(x'00' || CAST(? AS BLOB) || substr(key, ?) AS BLOB) "
+            "WHERE bucket=? AND substr(key, 1, ?) = CAST(? AS BLOB)");
+    a->BindBlob(1, AsBytes(to)).Bind(2, static_cast<int64_t>(from.size() + 1)).Bind(3, bucket)
+        .Bind(4, static_cast<int64_t>(from.size())).BindBlob(5, AsBytes(from));
+    S3XFS_RETURN_IF_ERROR(a->Exec());
+    PREP(b, "UPDATE dentries SET key = substr(key, 2) WHERE bucket=? AND substr(key, 1, 1) = x'00'");
+    b->Bind(1, bucket);
+    return b->Exec();
+  }
+  Status MoveDentry(const std::string& bucket, const std::string& key, InodeId parent,
+                    const std::string& name) override {
+    PREP(s, "UPDATE dentries SET parent=?, name=? WHERE bucket=? AND key=?");
+    s->Bind(1, static_cast<int64_t>(parent)).BindBlob(2, AsBytes(name)).Bind(3, bucket)
+        .BindBlob(4, AsBytes(key));
+    return s->Exec();
+  }
+
+  Status SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta) override {
+    PREP(d, "DELETE FROM xattrs WHERE ino=? AND substr(name, 1, 5) = CAST('user.' AS BLOB)");
+    d->Bind(1, static_cast<int64_t>(ino));
+    S3XFS_RETURN_IF_ERROR(d->Exec());
+    for (const auto& [k, v] : meta) {
+      PREP(s, "INSERT INTO xattrs(ino, name, value) VALUES (?,?,?)");
+      std::string name = "user." + k;
+      s->Bind(1, static_cast<int64_t>(ino)).BindBlob(2, AsBytes(name)).BindBlob(3, AsBytes(v));
+      S3XFS_RETURN_IF_ERROR(s->Exec());
+    }
+    return Status::OK();
+  }
+
+  // ---- block references ----
+  Status AddUses(InodeId ino, const std::vector<BlockUse>& leaves,
+                 const std::vector<BlockUse>& nodes) override {
+    PREP(max, "SELECT coalesce(max(seq) + 1, 0) FROM uses WHERE ino=?");
+    max->Bind(1, static_cast<int64_t>(ino));
+    max->Step();
+    S3XFS_RETURN_IF_ERROR(max->status());
+    int64_t seq = max->Int(0);
+    std::map<Bytes, std::pair<uint64_t, int64_t>> counts;  // multihash -> (size, count)
+    auto add = [&](const BlockUse& u, bool leaf) -> Status {
+      PREP(s, "INSERT INTO uses(ino, seq, cid, size, leaf) VALUES (?,?,?,?,?)");
+      s->Bind(1, static_cast<int64_t>(ino)).Bind(2, seq++).BindBlob(3, u.cid.binary())
+          .Bind(4, static_cast<int64_t>(u.size)).Bind(5, leaf ? 1 : 0);
+      S3XFS_RETURN_IF_ERROR(s->Exec());
+      auto& c = counts[Bytes(u.cid.multihash().begin(), u.cid.multihash().end())];
+      c.first = u.size;
+      c.second++;
+      return Status::OK();
+    };
+    for (const BlockUse& u : leaves) S3XFS_RETURN_IF_ERROR(add(u, true));
+    for (const BlockUse& u : nodes) S3XFS_RETURN_IF_ERROR(add(u, false));
+    return Bump(counts, 0);
+  }
+  Result<std::vector<BlockUse>> Leaves(InodeId ino) override {
+    PREP(s, "SELECT cid, size FROM uses WHERE ino=? AND leaf=1 ORDER BY seq");
+    s->Bind(1, static_cast<int64_t>(ino));
+    std::vector<BlockUse> out;
+    while (s->Step()) {
+      auto c = Cid::FromBinary(s->Blob(0));
+      if (!c.ok()) return Status::Corruption("ledger: bad CID in uses of inode " + std::to_string(ino));
+      out.push_back(BlockUse{std::move(c).value(), static_cast<uint64_t>(s->Int(1))});
+    }
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return out;
+  }
+  Status CopyUses(InodeId from, InodeId to) override {
+    PREP(s, "INSERT INTO uses(ino, seq, cid, size, leaf) SELECT ?, seq, cid, size, leaf FROM uses WHERE ino=?");
+    s->Bind(1, static_cast<int64_t>(to)).Bind(2, static_cast<int64_t>(from));
+    S3XFS_RETURN_IF_ERROR(s->Exec());
+    S3XFS_ASSIGN_OR_RETURN(auto counts, UseCounts(to));
+    return Bump(counts, 0);
+  }
+  Status ReleaseUses(InodeId ino, int64_t now_ns) override {
+    S3XFS_ASSIGN_OR_RETURN(auto counts, UseCounts(ino));
+    for (auto& [mh, c] : counts) c.second = -c.second;
+    S3XFS_RETURN_IF_ERROR(Bump(counts, now_ns));
+    PREP(d, "DELETE FROM uses WHERE ino=?");
+    d->Bind(1, static_cast<int64_t>(ino));
+    return d->Exec();
+  }
+  Result<std::vector<BlockRow>> GcCandidates(int64_t before_ns, size_t limit) override {
+    PREP(s, "SELECT mh, size, refs, zero_since_ns FROM blocks WHERE refs = 0 AND zero_since_ns < ? LIMIT ?");
+    s->Bind(1, before_ns).Bind(2, static_cast<int64_t>(limit));
+    return BlockRows(*s);
+  }
+  Result<uint64_t> CountZeroRefBlocks() override {
+    PREP(s, "SELECT count(*) FROM blocks WHERE refs = 0");
+    s->Step();
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return static_cast<uint64_t>(s->Int(0));
+  }
+  Result<bool> ForgetBlockIfUnused(ByteView mh) override {
+    PREP(s, "DELETE FROM blocks WHERE mh=? AND refs=0");
+    s->BindBlob(1, mh);
+    S3XFS_RETURN_IF_ERROR(s->Exec());
+    return db_->changes() > 0;
+  }
+  Result<std::vector<BlockRow>> AllBlocks() override {
+    PREP(s, "SELECT mh, size, refs, zero_since_ns FROM blocks");
+    return BlockRows(*s);
+  }
+  Result<bool> HasBlock(ByteView mh) override {
+    PREP(s, "SELECT 1 FROM blocks WHERE mh=?");
+    s->BindBlob(1, mh);
+    bool found = s->Step();
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return found;
+  }
+  Result<std::vector<BlockRow>> CheckRefcounts(bool fix, int64_t now_ns) override {
+    // Expected counts from the use lists, compared with the stored ones (both directions).
+    std::map<Bytes, std::pair<uint64_t, int64_t>> want;
+    {
+      PREP(s, "SELECT cid, size FROM uses");
+      while (s->Step()) {
+        auto c = Cid::FromBinary(s->Blob(0));
+        if (!c.ok()) return Status::Corruption("ledger: bad CID in uses");
+        auto& w = want[Bytes(c->multihash().begin(), c->multihash().end())];
+        w.first = static_cast<uint64_t>(s->Int(1));
+        w.second++;
+      }
+      S3XFS_RETURN_IF_ERROR(s->status());
+    }
+    S3XFS_ASSIGN_OR_RETURN(auto rows, AllBlocks());
+    std::vector<BlockRow> wrong;
+    for (BlockRow& r : rows) {
+      auto it = want.find(r.multihash);
+      int64_t expect = it == want.end() ? 0 : it->second.second;
+      if (r.refs != expect) {
+        wrong.push_back(r);
+        if (fix) S3XFS_RETURN_IF_ERROR(SetRefs(r.multihash, r.size, expect, now_ns));
+      }
+      if (it != want.end()) want.erase(it);
+    }
+    for (auto& [mh, w] : want) {  // referenced but no row at all
+      wrong.push_back(BlockRow{mh, w.first, 0, std::nullopt});
+      if (fix) S3XFS_RETURN_IF_ERROR(SetRefs(mh, w.first, w.second, now_ns));
+    }
+    return wrong;
+  }
+
+  // ---- multipart ----
+  Status InsertUpload(const UploadRow& u) override {
+    ObjectInfo tmpl;
+    tmpl.kind = InodeKind::kFile;
+    tmpl.nlink = 0;
+    tmpl.meta = u.meta;
+    tmpl.attrs = u.attrs;
+    S3XFS_ASSIGN_OR_RETURN(InodeId ino, InsertInode(tmpl));
+    PREP(s, "INSERT INTO uploads(upload_id, bucket, key, created_ns, ino) VALUES (?,?,?,?,?)");
+    s->Bind(1, u.info.upload_id).Bind(2, u.info.bucket).BindBlob(3, AsBytes(u.info.key))
+        .Bind(4, u.info.created_ns).Bind(5, static_cast<int64_t>(ino));
+    return s->Exec();
+  }
+  Result<std::optional<UploadRow>> GetUpload(const std::string& id) override {
+    PREP(s, "SELECT upload_id, bucket, key, created_ns, ino FROM uploads WHERE upload_id=?");
+    s->Bind(1, id);
+    if (!s->Step()) {
+      S3XFS_RETURN_IF_ERROR(s->status());
+      return std::optional<UploadRow>();
+    }
+    UploadRow u;
+    u.info = UploadRowInfo(*s);
+    InodeId tmpl = static_cast<InodeId>(s->Int(4));
+    S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, GetInode(tmpl));
+    u.meta = i.meta;
+    u.attrs = i.attrs;
+    return std::optional<UploadRow>(std::move(u));
+  }
+  Result<std::vector<UploadInfo>> ListUploads(const std::string& bucket,
+                                              const std::string& prefix) override {
+    PREP(s, "SELECT upload_id, bucket, key, created_ns FROM uploads WHERE bucket=? "
+            "AND substr(key, 1, ?) = CAST(? AS BLOB) ORDER BY key, created_ns");
+    s->Bind(1, bucket).Bind(2, static_cast<int64_t>(prefix.size())).BindBlob(3, AsBytes(prefix));
+    std::vector<UploadInfo> out;
+    while (s->Step()) out.push_back(UploadRowInfo(*s));
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return out;
+  }
+  Status DeleteUpload(const std::string& id) override {
+    PREP(g, "SELECT ino FROM uploads WHERE upload_id=?");
+    g->Bind(1, id);
+    if (g->Step()) S3XFS_RETURN_IF_ERROR(DeleteInode(static_cast<InodeId>(g->Int(0))));
+    S3XFS_RETURN_IF_ERROR(g->status());
+    PREP(p, "DELETE FROM parts WHERE upload_id=?");
+    p->Bind(1, id);
+    S3XFS_RETURN_IF_ERROR(p->Exec());
+    PREP(s, "DELETE FROM uploads WHERE upload_id=?");
+    s->Bind(1, id);
+    return s->Exec();
+  }
+  Result<std::optional<InodeId>> PutPart(const std::string& upload_id, const PartRow& p) override {
+    std::optional<InodeId> old;
+    {
+      PREP(g, "SELECT ino FROM parts WHERE upload_id=? AND part_no=?");
+      g->Bind(1, upload_id).Bind(2, static_cast<int64_t>(p.part_number));
+      if (g->Step()) old = static_cast<InodeId>(g->Int(0));
+      S3XFS_RETURN_IF_ERROR(g->status());
+    }
+    PREP(s, "INSERT OR REPLACE INTO parts(upload_id, part_no, ino, size, etag, modified_ns) VALUES (?,?,?,?,?,?)");
+    s->Bind(1, upload_id).Bind(2, static_cast<int64_t>(p.part_number)).Bind(3, static_cast<int64_t>(p.ino))
+        .Bind(4, static_cast<int64_t>(p.size)).Bind(5, p.etag).Bind(6, p.modified_ns);
+    S3XFS_RETURN_IF_ERROR(s->Exec());
+    return old;
+  }
+  Result<std::vector<PartRow>> Parts(const std::string& upload_id) override {
+    PREP(s, "SELECT part_no, ino, size, etag, modified_ns FROM parts WHERE upload_id=? ORDER BY part_no");
+    s->Bind(1, upload_id);
+    std::vector<PartRow> out;
+    while (s->Step()) {
+      PartRow p;
+      p.part_number = static_cast<uint32_t>(s->Int(0));
+      p.ino = static_cast<InodeId>(s->Int(1));
+      p.size = static_cast<uint64_t>(s->Int(2));
+      p.etag = s->Text(3);
+      p.modified_ns = s->Int(4);
+      out.push_back(std::move(p));
+    }
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return out;
+  }
+
+ private:
+  static BucketInfo BucketRow(Stmt& s) {
+    return BucketInfo{s.Text(0), s.Int(1), s.Text(2), static_cast<InodeId>(s.Int(3))};
+  }
+  static UploadInfo UploadRowInfo(Stmt& s) {
+    Bytes k = s.Blob(2);
+    return UploadInfo{s.Text(0), s.Text(1), std::string(k.begin(), k.end()), s.Int(3)};
+  }
+  static Dentry DentryRow(Stmt& s) {
+    Dentry d;
+    d.bucket = s.Text(0);
+    Bytes k = s.Blob(1), n = s.Blob(4);
+    d.key.assign(k.begin(), k.end());
+    d.ino = static_cast<InodeId>(s.Int(2));
+    d.parent = static_cast<InodeId>(s.Int(3));
+    d.name.assign(n.begin(), n.end());
+    d.implicit = s.Int(5) != 0;
+    return d;
+  }
+  static Result<std::optional<Dentry>> OneDentry(Stmt& s) {
+    if (!s.Step()) {
+      S3XFS_RETURN_IF_ERROR(s.status());
+      return std::optional<Dentry>();
+    }
+    return std::optional<Dentry>(DentryRow(s));
+  }
+  static void BindInode(Stmt& s, const ObjectInfo& i, int at) {
+    s.Bind(at, static_cast<int64_t>(i.kind)).Bind(at + 1, static_cast<int64_t>(i.attrs.mode))
+        .Bind(at + 2, static_cast<int64_t>(i.attrs.uid)).Bind(at + 3, static_cast<int64_t>(i.attrs.gid))
+        .Bind(at + 4, static_cast<int64_t>(i.attrs.rdev)).Bind(at + 5, static_cast<int64_t>(i.nlink))
+        .Bind(at + 6, static_cast<int64_t>(i.size)).Bind(at + 7, i.attrs.atime_ns)
+        .Bind(at + 8, i.attrs.mtime_ns).Bind(at + 9, i.attrs.ctime_ns).Bind(at + 10, i.attrs.btime_ns);
+    if (i.cid.empty()) s.BindNull(at + 11); else s.BindBlob(at + 11, i.cid.binary());
+    s.Bind(at + 12, i.etag).Bind(at + 13, i.meta.content_type).Bind(at + 14, i.meta.content_encoding)
+        .Bind(at + 15, i.meta.content_disposition).Bind(at + 16, i.meta.content_language)
+        .Bind(at + 17, i.meta.cache_control).Bind(at + 18, i.meta.expires);
+    if (i.kind == InodeKind::kSymlink) s.Bind(at + 19, i.symlink); else s.BindNull(at + 19);
+    s.Bind(at + 20, static_cast<int64_t>(i.generation));
+  }
+  Result<std::map<std::string, std::string>> GetUserMeta(InodeId ino) {
+    PREP(s, "SELECT name, value FROM xattrs WHERE ino=? AND substr(name, 1, 5) = CAST('user.' AS BLOB)");
+    s->Bind(1, static_cast<int64_t>(ino));
+    std::map<std::string, std::string> out;
+    while (s->Step()) {
+      Bytes n = s->Blob(0), v = s->Blob(1);
+      out.emplace(std::string(n.begin() + 5, n.end()), std::string(v.begin(), v.end()));
+    }
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return out;
+  }
+  Result<std::map<Bytes, std::pair<uint64_t, int64_t>>> UseCounts(InodeId ino) {
+    PREP(s, "SELECT cid, size FROM uses WHERE ino=?");
+    s->Bind(1, static_cast<int64_t>(ino));
+    std::map<Bytes, std::pair<uint64_t, int64_t>> counts;
+    while (s->Step()) {
+      auto c = Cid::FromBinary(s->Blob(0));
+      if (!c.ok()) return Status::Corruption("ledger: bad CID in uses of inode " + std::to_string(ino));
+      auto& e = counts[Bytes(c->multihash().begin(), c->multihash().end())];
+      e.first = static_cast<uint64_t>(s->Int(1));
+      e.second++;
+    }
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return counts;
+  }
+  // Adds delta counts; a count reaching zero records now_ns, a positive one clears it.
+  Status Bump(const std::map<Bytes, std::pair<uint64_t, int64_t>>& counts, int64_t now_ns) {
+    for (const auto& [mh, c] : counts) {
+      PREP(s,
+           "INSERT INTO blocks(mh, size, refs, zero_since_ns) VALUES (?1, ?2, ?3, NULL) "
+           "ON CONFLICT(mh) DO UPDATE SET refs = refs + ?3, "
+           "zero_since_ns = CASE WHEN refs + ?3 <= 0 THEN ?4 ELSE NULL END");
+      s->BindBlob(1, mh).Bind(2, static_cast<int64_t>(c.first)).Bind(3, c.second).Bind(4, now_ns);
+      S3XFS_RETURN_IF_ERROR(s->Exec());
+    }
+    return Status::OK();
+  }
+  Status SetRefs(const Bytes& mh, uint64_t size, int64_t refs, int64_t now_ns) {
+    PREP(s, "INSERT INTO blocks(mh, size, refs, zero_since_ns) VALUES (?1, ?2, ?3, ?4) "
+            "ON CONFLICT(mh) DO UPDATE SET refs = ?3, zero_since_ns = ?4");
+    s->BindBlob(1, mh).Bind(2, static_cast<int64_t>(size)).Bind(3, refs);
+    if (refs == 0) s->Bind(4, now_ns); else s->BindNull(4);
+    return s->Exec();
+  }
+  static Result<std::vector<BlockRow>> BlockRows(Stmt& s) {
+    std::vector<BlockRow> out;
+    while (s.Step()) {
+      BlockRow r;
+      r.multihash = s.Blob(0);
+      r.size = static_cast<uint64_t>(s.Int(1));
+      r.refs = s.Int(2);
+      if (!s.IsNull(3)) r.zero_since_ns = s.Int(3);
+      out.push_back(std::move(r));
+    }
+    S3XFS_RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
+  Db* db_;
+};
+
+class LedgerImpl final : public Ledger {
+ public:
+  LedgerImpl(std::string path, std::unique_ptr<Db> writer, int version)
+      : path_(std::move(path)), writer_(std::move(writer)), version_(version) {}
+
+  Status Write(const std::function<Status(LedgerTxn&)>& fn) override {
+    std::lock_guard<std::mutex> l(write_mu_);
+    S3XFS_RETURN_IF_ERROR(writer_->ExecScript("BEGIN IMMEDIATE"));
+    TxnImpl txn(writer_.get());
+    Status st = fn(txn);
+    if (st.ok()) st = writer_->ExecScript("COMMIT");
+    if (!st.ok()) writer_->ExecScript("ROLLBACK");  // no-op error if COMMIT already ended it
+    return st;
+  }
+
+  Status Read(const std::function<Status(LedgerTxn&)>& fn) override {
+    std::unique_ptr<Db> db;
+    {
+      std::lock_guard<std::mutex> l(pool_mu_);
+      if (!pool_.empty()) {
+        db = std::move(pool_.back());
+        pool_.pop_back();
+      }
+    }
+    if (!db) {
+      S3XFS_ASSIGN_OR_RETURN(db, Db::Open(path_, false));
+      S3XFS_RETURN_IF_ERROR(db->ExecScript("PRAGMA query_only = 1"));
+    }
+    Status st = db->ExecScript("BEGIN");
+    if (st.ok()) {
+      TxnImpl txn(db.get());
+      st = fn(txn);
+      db->ExecScript("COMMIT");
+    }
+    std::lock_guard<std::mutex> l(pool_mu_);
+    if (pool_.size() < 16) pool_.push_back(std::move(db));
+    return st;
+  }
+
+  int schema_version() const override { return version_; }
+
+ private:
+  std::string path_;
+  std::mutex write_mu_;
+  std::unique_ptr<Db> writer_;  // GUARDED_BY(write_mu_)
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<Db>> pool_;  // GUARDED_BY(pool_mu_)
+  int version_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& path) {
+  S3XFS_ASSIGN_OR_RETURN(auto db, Db::Open(path, true));
+  // WAL: readers never block the writer. synchronous=FULL: a commit is on disk when it returns
+  // (fsync's contract depends on it).
+  S3XFS_RETURN_IF_ERROR(db->ExecScript(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"));
+  S3XFS_ASSIGN_OR_RETURN(auto v, db->Prepare("PRAGMA user_version"));
+  v->Step();
+  S3XFS_RETURN_IF_ERROR(v->status());
+  int version = static_cast<int>(v->Int(0));
+  v.reset();
+  const auto& migrations = ledger_schema::Migrations();
+  if (version > static_cast<int>(migrations.size()))
+    return Status::NotSupported("ledger " + path + " has schema version " + std::to_string(version) +
+                                ", newer than this s3xfs (" + std::to_string(migrations.size()) +
+                                "); refusing to touch it");
+  for (int i = version; i < static_cast<int>(migrations.size()); ++i) {
+    S3XFS_RETURN_IF_ERROR(db->ExecScript("BEGIN IMMEDIATE"));
+    Status st = db->ExecScript(migrations[i]);
+    if (st.ok()) st = db->ExecScript("PRAGMA user_version = " + std::to_string(i + 1));
+    if (st.ok()) st = db->ExecScript("COMMIT");
+    if (!st.ok()) {
+      db->ExecScript("ROLLBACK");
+      return Status::IOError("migrating ledger " + path + " to version " + std::to_string(i + 1) +
+                             ": " + st.message());
+    }
+    version = i + 1;
+  }
+  return std::unique_ptr<Ledger>(new LedgerImpl(path, std::move(db), version));
+}
+
+}  // namespace s3xfs
