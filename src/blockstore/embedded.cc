@@ -259,7 +259,7 @@ Result<std::unique_ptr<BlockStore>> OpenEmbeddedStore(const std::string& dir,
   if (dir.empty()) return Status::InvalidArgument("empty data directory");
   S3XFS_RETURN_IF_ERROR(MakeDir(dir, options.create_if_missing));
   std::string blocks = dir + "/blocks";
-  S3XFS_RETURN_IF_ERROR(MakeDir(blocks, true));
+  S3XFS_RETURN_IF_ERROR(MakeDir(blocks, options.create_if_missing));
   int fd = ::open(blocks.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("opening " + blocks, errno);
   // The SHARDING file names the layout; refuse a directory laid out differently.

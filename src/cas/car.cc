@@ -240,14 +240,17 @@ struct Exporter {
 
 Status ExportCar(BlockSource* source, std::span<const Cid> roots, const CarWriter::Output& out,
                  size_t batch) {
+  // Fetch the roots first so a missing root fails before anything is written.
+  auto root_blocks = source->GetMany(roots);
+  for (auto& b : root_blocks)
+    if (!b.ok()) return b.status();
   CarWriter w(out);
   S3XFS_RETURN_IF_ERROR(w.WriteHeader(roots));
   Exporter e{source, &w, batch, {}};
-  for (const Cid& root : roots) {
-    if (!e.seen.insert(root).second) continue;
-    auto blocks = source->GetMany(std::span<const Cid>(&root, 1));
-    if (!blocks[0].ok()) return blocks[0].status();
-    S3XFS_RETURN_IF_ERROR(e.Visit(root, *blocks[0], 0));
+  for (size_t i = 0; i < roots.size(); ++i) {
+    if (!e.seen.insert(roots[i]).second) continue;
+    S3XFS_RETURN_IF_ERROR(e.Visit(roots[i], *root_blocks[i], 0));
+    root_blocks[i] = Bytes();
   }
   return Status::OK();
 }

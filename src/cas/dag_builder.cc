@@ -24,7 +24,21 @@ Status DagBuilder::Write(ByteView data) {
     S3XFS_RETURN_IF_ERROR(EmitLeaf(pending_));
     pending_.clear();
   }
-  // Whole chunks straight from the caller's buffer: no copy.
+  // Whole chunks straight from the caller's buffer: no copy. Raw leaves can be hashed on
+  // several threads; they are still emitted in order.
+  size_t whole = data.size() / opt_.chunk_size;
+  if (whole >= 2 && opt_.raw_leaves && opt_.hash_threads > 1) {
+    if (!pool_) pool_ = std::make_unique<ParallelFor>(opt_.hash_threads);
+    std::vector<Cid> cids(whole);
+    pool_->Run(whole, [&](size_t i) {
+      cids[i] = Cid::Compute(opt_.cid_version, Codec::kRaw,
+                             data.subspan(i * opt_.chunk_size, opt_.chunk_size));
+    });
+    for (size_t i = 0; i < whole; ++i)
+      S3XFS_RETURN_IF_ERROR(
+          EmitRawLeaf(data.subspan(i * opt_.chunk_size, opt_.chunk_size), std::move(cids[i])));
+    data = data.subspan(whole * opt_.chunk_size);
+  }
   while (data.size() >= opt_.chunk_size) {
     S3XFS_RETURN_IF_ERROR(EmitLeaf(data.subspan(0, opt_.chunk_size)));
     data = data.subspan(opt_.chunk_size);
@@ -36,14 +50,17 @@ Status DagBuilder::Write(ByteView data) {
   return Status::OK();
 }
 
+Status DagBuilder::EmitRawLeaf(ByteView chunk, Cid cid) {
+  Link link{std::move(cid), chunk.size(), chunk.size()};
+  if (sink_) S3XFS_RETURN_IF_ERROR(sink_(link.cid, chunk, true));
+  return Push(0, std::move(link));
+}
+
 Status DagBuilder::EmitLeaf(ByteView chunk) {
+  if (opt_.raw_leaves) return EmitRawLeaf(chunk, Cid::Compute(opt_.cid_version, Codec::kRaw, chunk));
   Link link;
   link.file_bytes = chunk.size();
-  if (opt_.raw_leaves) {
-    link.cid = Cid::Compute(opt_.cid_version, Codec::kRaw, chunk);
-    link.tsize = chunk.size();
-    if (sink_) S3XFS_RETURN_IF_ERROR(sink_(link.cid, chunk, true));
-  } else {
+  {
     UnixfsData fs;
     fs.type = UnixfsType::kFile;
     if (!chunk.empty()) fs.data = Bytes(chunk.begin(), chunk.end());

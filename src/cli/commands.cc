@@ -1,13 +1,18 @@
 #include "commands.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <thread>
 #include <cstdlib>
 #include <iostream>
 
+#include "s3xfs/base/parallel.h"
 #include "s3xfs/blockstore/embedded.h"
+#include "s3xfs/core/object_store.h"
 #include "s3xfs/cas/car.h"
 #include "s3xfs/cas/dag_builder.h"
 #include "s3xfs/cas/dag_reader.h"
@@ -18,7 +23,7 @@ namespace s3xfs::cli {
 
 namespace {
 
-constexpr size_t kReadBuffer = 1u << 20;
+constexpr size_t kReadBuffer = 4u << 20;  // 16 chunks per builder call: room to hash in parallel
 constexpr size_t kPutBatchBytes = 4u << 20;
 
 Status WriteFd(int fd, ByteView data) {
@@ -41,8 +46,43 @@ Result<int> OpenInput(const std::string& path) {
   return fd;
 }
 
-// Reads the whole input in fixed-size pieces, calling fn for each.
+// Reads the whole input in pieces, calling fn for each. Regular files are read with one
+// pread per thread into one buffer (the copy from the page cache then runs on every core, as
+// the hashing that follows does); pipes are read sequentially.
 Status ReadAll(int fd, const std::string& name, const std::function<Status(ByteView)>& fn) {
+  struct stat sb;
+  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  if (::fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && threads > 1) {
+    ParallelFor pool(threads);
+    Bytes buf(kReadBuffer);
+    const size_t slice = kReadBuffer / threads;
+    for (uint64_t off = 0;;) {
+      std::vector<ssize_t> got(threads, 0);
+      std::vector<int> err(threads, 0);
+      pool.Run(threads, [&](size_t t) {
+        size_t done = 0;
+        while (done < slice) {
+          ssize_t n = ::pread(fd, buf.data() + t * slice + done, slice - done,
+                              static_cast<off_t>(off + t * slice + done));
+          if (n < 0 && errno == EINTR) continue;
+          if (n < 0) err[t] = errno;
+          if (n <= 0) break;
+          done += static_cast<size_t>(n);
+        }
+        got[t] = static_cast<ssize_t>(done);
+      });
+      size_t total = 0;
+      for (unsigned t = 0; t < threads; ++t) {
+        if (err[t]) return Status::FromErrno("reading " + name, err[t]);
+        total += static_cast<size_t>(got[t]);
+        if (static_cast<size_t>(got[t]) < slice) break;  // end of file inside this slice
+      }
+      if (total == 0) return Status::OK();
+      S3XFS_RETURN_IF_ERROR(fn(ByteView(buf.data(), total)));
+      off += total;
+      if (total < kReadBuffer) return Status::OK();
+    }
+  }
   Bytes buf(kReadBuffer);
   for (;;) {
     // Fill the buffer completely when possible so whole chunks go to the builder uncopied.
@@ -61,11 +101,43 @@ Status ReadAll(int fd, const std::string& name, const std::function<Status(ByteV
   }
 }
 
+std::string DataDir(const po::variables_map& vm) {
+  return vm.count("data-dir") ? vm["data-dir"].as<std::string>() : DefaultDataDir();
+}
+
+// Writers (bulk: add, import-car) create the data directory; readers require it.
 Result<std::unique_ptr<BlockStore>> OpenStore(const po::variables_map& vm, bool bulk) {
-  std::string dir = vm.count("data-dir") ? vm["data-dir"].as<std::string>() : DefaultDataDir();
   EmbeddedOptions opt;
   opt.sync_each_put = !bulk;  // bulk imports sync once at the end
-  return OpenEmbeddedStore(dir, opt);
+  opt.create_if_missing = bulk;
+  auto s = OpenEmbeddedStore(DataDir(vm), opt);
+  if (!s.ok() && !bulk && s.status().code() == Status::Code::kIOError)
+    return Status::NotFound("no data directory at " + DataDir(vm) + " (" + s.status().message() + ")");
+  return s;
+}
+
+// Parses a non-negative decimal option (Boost would wrap "-1" into 2^64-1 for unsigned types).
+Result<uint64_t> ParseCount(const po::variables_map& vm, const char* name, uint64_t dflt) {
+  if (!vm.count(name)) return dflt;
+  const std::string& s = vm[name].as<std::string>();
+  uint64_t v = 0;
+  if (s.empty() || s.size() > 20 || s.find_first_not_of("0123456789") != std::string::npos)
+    return Status::InvalidArgument("--" + std::string(name) + " must be a non-negative integer, not \"" + s + "\"");
+  for (char c : s) {
+    if (v > (UINT64_MAX - static_cast<uint64_t>(c - '0')) / 10)
+      return Status::InvalidArgument("--" + std::string(name) + " is too large");
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
+
+// Records an imported DAG in the data directory's ledger so GC and fsck keep its blocks.
+Status PinInLedger(const po::variables_map& vm, BlockStore* blocks, const Cid& root,
+                   const std::vector<BlockUse>& uses) {
+  ObjectStoreOptions opt;
+  opt.ledger_path = DataDir(vm) + "/ledger.db";
+  S3XFS_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(opt, blocks));
+  return store->Pin(root, uses);
 }
 
 Result<Cid> ParseCidArg(const po::variables_map& vm) {
@@ -88,6 +160,7 @@ Status RunAdd(const po::variables_map& vm) {
   int version = vm["cid-version"].as<int>();
   if (version != 0 && version != 1) return Status::InvalidArgument("--cid-version must be 0 or 1");
   DagOptions opt = version == 1 ? DagOptions::KuboV1() : DagOptions::KuboV0();
+  opt.hash_threads = std::max(1u, std::thread::hardware_concurrency());
   bool only_hash = vm["only-hash"].as<bool>();
   const std::string& path = vm["file"].as<std::string>();
 
@@ -98,6 +171,7 @@ Status RunAdd(const po::variables_map& vm) {
   S3XFS_ASSIGN_OR_RETURN(int fd, OpenInput(path));
   // Blocks are copied into a batch and written with one PutMany per ~4 MiB.
   std::vector<Block> batch;
+  std::vector<BlockUse> uses;
   size_t batch_bytes = 0;
   auto flush = [&]() -> Status {
     if (batch.empty()) return Status::OK();
@@ -112,6 +186,7 @@ Status RunAdd(const po::variables_map& vm) {
   DagBuilder::BlockSink sink;
   if (store) {
     sink = [&](const Cid& cid, ByteView data, bool) -> Status {
+      uses.push_back(BlockUse{cid, data.size()});
       batch.push_back(Block{cid, Bytes(data.begin(), data.end())});
       batch_bytes += data.size();
       return batch_bytes >= kPutBatchBytes ? flush() : Status::OK();
@@ -125,6 +200,7 @@ Status RunAdd(const po::variables_map& vm) {
   if (store) {
     S3XFS_RETURN_IF_ERROR(flush());
     S3XFS_RETURN_IF_ERROR(store->Sync());
+    S3XFS_RETURN_IF_ERROR(PinInLedger(vm, store.get(), root.cid, uses));
   }
   std::string line = root.cid.ToString() + "\n";
   return WriteFd(1, AsBytes(line));
@@ -134,8 +210,8 @@ Status RunAdd(const po::variables_map& vm) {
 
 void DefineCat(po::options_description& d, po::positional_options_description& p) {
   d.add_options()
-      ("offset", po::value<uint64_t>()->default_value(0), "first byte to write")
-      ("length", po::value<uint64_t>(), "number of bytes to write (default: to the end)")
+      ("offset", po::value<std::string>(), "first byte to write (default 0)")
+      ("length", po::value<std::string>(), "number of bytes to write (default: to the end)")
       ("data-dir", po::value<std::string>(), "data directory")
       ("cid", po::value<std::string>()->required(), "root CID of the file");
   p.add("cid", 1);
@@ -143,9 +219,9 @@ void DefineCat(po::options_description& d, po::positional_options_description& p
 
 Status RunCat(const po::variables_map& vm) {
   S3XFS_ASSIGN_OR_RETURN(Cid cid, ParseCidArg(vm));
+  S3XFS_ASSIGN_OR_RETURN(uint64_t offset, ParseCount(vm, "offset", 0));
+  S3XFS_ASSIGN_OR_RETURN(uint64_t length, ParseCount(vm, "length", UINT64_MAX));
   S3XFS_ASSIGN_OR_RETURN(auto store, OpenStore(vm, false));
-  uint64_t offset = vm["offset"].as<uint64_t>();
-  uint64_t length = vm.count("length") ? vm["length"].as<uint64_t>() : UINT64_MAX;
   DagReader reader(store.get());
   return reader.Read(cid, offset, length, [](ByteView b) { return WriteFd(1, b); });
 }
@@ -188,6 +264,7 @@ Status RunImportCar(const po::variables_map& vm) {
   auto run = [&]() -> Result<std::vector<Cid>> {
     S3XFS_ASSIGN_OR_RETURN(std::vector<Cid> roots, reader.ReadHeader());
     std::vector<Block> batch;
+    std::vector<BlockUse> uses;
     size_t batch_bytes = 0;
     auto flush = [&]() -> Status {
       std::vector<BlockRef> refs;
@@ -203,11 +280,14 @@ Status RunImportCar(const po::variables_map& vm) {
         return Status(Status::Corruption(path + ": " + next.status().message()));
       if (!next->has_value()) break;
       batch_bytes += (*next)->data.size();
+      uses.push_back(BlockUse{(*next)->cid, (*next)->data.size()});
       batch.push_back(std::move(**next));
       if (batch_bytes >= kPutBatchBytes) S3XFS_RETURN_IF_ERROR(flush());
     }
     S3XFS_RETURN_IF_ERROR(flush());
     S3XFS_RETURN_IF_ERROR(store->Sync());
+    // One pin for the whole CAR, under its first root.
+    if (!roots.empty()) S3XFS_RETURN_IF_ERROR(PinInLedger(vm, store.get(), roots[0], uses));
     return roots;
   };
   auto roots = run();
@@ -223,6 +303,40 @@ Status RunImportCar(const po::variables_map& vm) {
   return WriteFd(1, AsBytes(out));
 }
 
+// ---- fsck ----
+
+void DefineFsck(po::options_description& d, po::positional_options_description&) {
+  d.add_options()
+      ("data-dir", po::value<std::string>(), "data directory (ledger.db and blocks/)")
+      ("repair", po::bool_switch(), "fix reference counts, forget absent unreferenced blocks, "
+                                    "delete orphan blocks (never referenced data)");
+}
+
+Status RunFsck(const po::variables_map& vm) {
+  S3XFS_ASSIGN_OR_RETURN(auto blocks, OpenStore(vm, false));
+  ObjectStoreOptions opt;
+  opt.ledger_path = DataDir(vm) + "/ledger.db";
+  S3XFS_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(opt, blocks.get()));
+  bool repair = vm["repair"].as<bool>();
+  S3XFS_ASSIGN_OR_RETURN(FsckReport rep, store->Fsck(repair));
+  std::string out;
+  auto section = [&](const char* title, const std::vector<std::string>& items) {
+    for (const std::string& i : items) out += std::string(title) + ": " + i + "\n";
+  };
+  section("missing block", rep.missing_blocks);
+  section("wrong reference count", rep.wrong_refcounts);
+  section("orphan block", rep.orphan_blocks);
+  section("problem", rep.other);
+  if (repair) out += "repaired: " + std::to_string(rep.repaired) + "\n";
+  out += rep.clean() ? "clean\n" : "NOT clean\n";
+  S3XFS_RETURN_IF_ERROR(WriteFd(1, AsBytes(out)));
+  if (!rep.clean())
+    return Status::Corruption(std::to_string(rep.missing_blocks.size() + rep.wrong_refcounts.size() +
+                                             rep.orphan_blocks.size() + rep.other.size()) +
+                              " problem(s) found");
+  return Status::OK();
+}
+
 }  // namespace
 
 const std::vector<Command>& Commands() {
@@ -233,6 +347,7 @@ const std::vector<Command>& Commands() {
        RunExportCar},
       {"import-car", "import a CARv1 file and print its root CIDs", "FILE|-", DefineImportCar,
        RunImportCar},
+      {"fsck", "check the ledger against the block store", "", DefineFsck, RunFsck},
   };
   return cmds;
 }

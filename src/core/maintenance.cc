@@ -5,6 +5,28 @@
 
 namespace s3xfs {
 
+Status ObjectStoreImpl::Pin(const Cid& root, const std::vector<BlockUse>& blocks) {
+  return ledger_->Write([&](LedgerTxn& t) -> Status {
+    ObjectInfo holder;
+    holder.kind = InodeKind::kFile;
+    holder.nlink = 0;
+    holder.cid = root;
+    S3XFS_ASSIGN_OR_RETURN(InodeId ino, t.InsertInode(holder));
+    S3XFS_RETURN_IF_ERROR(t.AddUses(ino, {}, blocks));
+    S3XFS_ASSIGN_OR_RETURN(auto old, t.PutPin(root, ino, Now()));
+    if (old) S3XFS_RETURN_IF_ERROR(FreeInode(t, *old));
+    return Status::OK();
+  });
+}
+
+Status ObjectStoreImpl::Unpin(const Cid& root) {
+  return ledger_->Write([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(auto old, t.RemovePin(root));
+    if (!old) return Status::NotFound("no pin " + root.ToString());
+    return FreeInode(t, *old);
+  });
+}
+
 Result<GcStats> ObjectStoreImpl::CollectGarbage(std::optional<std::chrono::milliseconds> grace) {
   std::lock_guard<std::mutex> run(gc_run_mu_);
   GcStats stats;

@@ -100,6 +100,8 @@ class ObjectStoreImpl final : public ObjectStore {
       const std::vector<std::pair<uint32_t, std::string>>& parts) override;
   Status AbortMultipart(const std::string& upload_id) override;
 
+  Status Pin(const Cid& root, const std::vector<BlockUse>& blocks) override;
+  Status Unpin(const Cid& root) override;
   Result<GcStats> CollectGarbage(std::optional<std::chrono::milliseconds> grace) override;
   Result<FsckReport> Fsck(bool repair) override;
   BlockStore* blocks() override { return blocks_; }

@@ -133,7 +133,8 @@ class TxnImpl final : public LedgerTxn {
   Result<std::vector<InodeId>> UnlinkedInodes() override {
     PREP(s,
          "SELECT ino FROM inodes WHERE nlink = 0 AND ino != 1 "
-         "AND ino NOT IN (SELECT ino FROM uploads) AND ino NOT IN (SELECT ino FROM parts)");
+         "AND ino NOT IN (SELECT ino FROM uploads) AND ino NOT IN (SELECT ino FROM parts) "
+         "AND ino NOT IN (SELECT ino FROM pins)");
     std::vector<InodeId> out;
     while (s->Step()) out.push_back(static_cast<InodeId>(s->Int(0)));
     S3XFS_RETURN_IF_ERROR(s->status());
@@ -423,6 +424,25 @@ class TxnImpl final : public LedgerTxn {
     }
     S3XFS_RETURN_IF_ERROR(s->status());
     return out;
+  }
+
+  Result<std::optional<InodeId>> PutPin(const Cid& root, InodeId ino, int64_t now_ns) override {
+    S3XFS_ASSIGN_OR_RETURN(auto old, RemovePin(root));
+    PREP(s, "INSERT INTO pins(cid, ino, created_ns) VALUES (?,?,?)");
+    s->BindBlob(1, root.binary()).Bind(2, static_cast<int64_t>(ino)).Bind(3, now_ns);
+    S3XFS_RETURN_IF_ERROR(s->Exec());
+    return old;
+  }
+  Result<std::optional<InodeId>> RemovePin(const Cid& root) override {
+    std::optional<InodeId> old;
+    PREP(g, "SELECT ino FROM pins WHERE cid=?");
+    g->BindBlob(1, root.binary());
+    if (g->Step()) old = static_cast<InodeId>(g->Int(0));
+    S3XFS_RETURN_IF_ERROR(g->status());
+    PREP(d, "DELETE FROM pins WHERE cid=?");
+    d->BindBlob(1, root.binary());
+    S3XFS_RETURN_IF_ERROR(d->Exec());
+    return old;
   }
 
  private:

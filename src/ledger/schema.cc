@@ -90,6 +90,11 @@ CREATE TABLE parts(
   modified_ns INTEGER NOT NULL,
   PRIMARY KEY(upload_id, part_no)
 ) WITHOUT ROWID;
+CREATE TABLE pins(
+  cid BLOB PRIMARY KEY,
+  ino INTEGER NOT NULL,
+  created_ns INTEGER NOT NULL
+);
 )sql",
   };
   return m;

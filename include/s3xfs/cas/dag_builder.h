@@ -14,9 +14,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "s3xfs/base/bytes.h"
+#include "s3xfs/base/parallel.h"
 #include "s3xfs/base/status.h"
 #include "s3xfs/cas/cid.h"
 
@@ -29,13 +31,16 @@ struct DagOptions {
   bool raw_leaves = true;
   size_t chunk_size = 262144;
   size_t max_links = 174;
+  // Threads (the caller included) that hash the whole chunks of one Write() in parallel. Only
+  // raw leaves are hashed in parallel; output is identical for any value.
+  unsigned hash_threads = 1;
 
   // `ipfs add --cid-version=1` (the default).
   static DagOptions KuboV1() { return DagOptions{}; }
   // plain `ipfs add` (CIDv0, dag-pb leaves).
-  static DagOptions KuboV0() { return DagOptions{0, false, 262144, 174}; }
+  static DagOptions KuboV0() { return DagOptions{0, false, 262144, 174, 1}; }
   // CIDv1 with dag-pb leaves: `ipfs add --cid-version=1 --raw-leaves=false`.
-  static DagOptions V1DagPbLeaves() { return DagOptions{1, false, 262144, 174}; }
+  static DagOptions V1DagPbLeaves() { return DagOptions{1, false, 262144, 174, 1}; }
 };
 
 // Where a file's bytes go: one entry per leaf, for callers that keep chunk lists.
@@ -80,11 +85,13 @@ class DagBuilder {
     uint64_t tsize;
   };
   Status EmitLeaf(ByteView chunk);
+  Status EmitRawLeaf(ByteView chunk, Cid cid);
   Status Push(size_t level, Link link);
   Result<Link> Collapse(size_t level);
 
   DagOptions opt_;
   BlockSink sink_;
+  std::unique_ptr<ParallelFor> pool_;  // created on first use when hash_threads > 1
   Bytes pending_;
   std::vector<std::vector<Link>> levels_;
   uint64_t total_ = 0;

@@ -24,6 +24,7 @@
 #include "s3xfs/base/status.h"
 #include "s3xfs/blockstore/blockstore.h"
 #include "s3xfs/cas/dag_builder.h"
+#include "s3xfs/ledger/ledger.h"
 #include "s3xfs/ledger/types.h"
 
 namespace s3xfs {
@@ -176,6 +177,13 @@ class ObjectStore {
   virtual Result<ObjectInfo> CompleteMultipart(
       const std::string& upload_id, const std::vector<std::pair<uint32_t, std::string>>& parts) = 0;
   virtual Status AbortMultipart(const std::string& upload_id) = 0;
+
+  // ---- pins: DAGs kept outside buckets (s3xfs add, import-car) ----
+  // Records that the (already stored and synced) blocks of the DAG under `root` are wanted, so
+  // GC and fsck --repair keep them. Pinning a root again replaces the earlier pin.
+  virtual Status Pin(const Cid& root, const std::vector<BlockUse>& blocks) = 0;
+  // Drops a pin (NotFound if absent); its blocks become garbage unless used elsewhere.
+  virtual Status Unpin(const Cid& root) = 0;
 
   // ---- maintenance ----
   // Deletes blocks whose references dropped to zero more than `grace` ago (default: the

@@ -133,6 +133,11 @@ class LedgerTxn {
   // Records a part; returns the inode of the part it replaced, if any.
   virtual Result<std::optional<InodeId>> PutPart(const std::string& upload_id, const PartRow& p) = 0;
   virtual Result<std::vector<PartRow>> Parts(const std::string& upload_id) = 0;
+
+  // Pins: DAGs imported outside any bucket (s3xfs add, import-car), held by an unlinked inode.
+  // Returns the inode of a pin this one replaced.
+  virtual Result<std::optional<InodeId>> PutPin(const Cid& root, InodeId ino, int64_t now_ns) = 0;
+  virtual Result<std::optional<InodeId>> RemovePin(const Cid& root) = 0;
 };
 
 class Ledger {
