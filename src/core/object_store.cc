@@ -210,16 +210,17 @@ Status ObjectStoreImpl::PlaceDentry(LedgerTxn& t, const BucketInfo& b, const std
     dir_key.append(parts[i]).push_back('/');
     S3XFS_ASSIGN_OR_RETURN(auto dir, t.Lookup(b.name, dir_key));
     if (dir) {
-      if (dir->parent == 0) return t.InsertDentry(d);  // below a hidden directory
-      parent = dir->ino;
+      parent = dir->ino;  // below a hidden directory, entries are unreachable from the mount too
       continue;
     }
+    // Directories always get an entry (S3-level renames and listings rely on it). When a file
+    // already holds the name, the directory is hidden from the mount (parent 0).
     std::string name(parts[i]);
     S3XFS_ASSIGN_OR_RETURN(auto clash, t.LookupChild(parent, name));
-    if (clash) return t.InsertDentry(d);  // a file holds the directory's name: S3 only
     ObjectInfo di = NewInode(InodeKind::kDirectory, std::nullopt, 0755);
     S3XFS_ASSIGN_OR_RETURN(InodeId dino, t.InsertInode(di));
-    S3XFS_RETURN_IF_ERROR(t.InsertDentry(Dentry{b.name, dir_key, dino, parent, name, true}));
+    S3XFS_RETURN_IF_ERROR(t.InsertDentry(
+        Dentry{b.name, dir_key, dino, clash ? 0 : parent, clash ? "" : name, true}));
     parent = dino;
   }
   std::string name(parts.back());

@@ -2,6 +2,8 @@
 // batches with no lock held, then one ledger commit.
 #include <openssl/evp.h>
 
+#include <cstring>
+
 #include "object_store_impl.h"
 
 namespace s3xfs {
@@ -113,8 +115,9 @@ Result<ObjectInfo> ContentWriter::Commit() {
   EVP_DigestFinal_ex(Md5(md5_), md, &n);
   c.md5_raw.assign(md, md + n);
   c.md5_hex = HexEncode(c.md5_raw);
-  if (target_.options.content_md5 && AsBytes(*target_.options.content_md5).size() == 16 &&
-      !std::equal(c.md5_raw.begin(), c.md5_raw.end(), target_.options.content_md5->begin()))
+  if (target_.options.content_md5 &&
+      (target_.options.content_md5->size() != c.md5_raw.size() ||
+       std::memcmp(target_.options.content_md5->data(), c.md5_raw.data(), c.md5_raw.size()) != 0))
     return Status::InvalidArgument("Content-MD5 does not match the data")
         .With(Status::Reason::kBadDigest);
   c.leaves = leaves_;

@@ -369,3 +369,19 @@ TEST_F(CoreTest, UnrepresentableKeysStayReachableOverS3) {
 
 }  // namespace
 }  // namespace s3xfs
+
+namespace s3xfs {
+namespace {
+// Found by the model test (seed 20240601): a directory rename onto an implicit, non-empty
+// directory must fail.
+TEST_F(CoreTest, RenameOntoImplicitNonEmptyDirectoryFails) {
+  ASSERT_TRUE(store_->CreateBucket("b0b").ok());
+  ASSERT_TRUE(store_->Put("b0b", "a0/a/", {}).ok());
+  ASSERT_TRUE(store_->Put("b0b", "b/b/b/", {}).ok());
+  ASSERT_TRUE(store_->Put("b0b", "a", AsBytes("file a")).ok());
+  ASSERT_TRUE(store_->Copy("b0b", "a0/a/", "b0b", "a/a-/a-", CopyOptions{}).ok());
+  auto st = store_->Rename("b0b", "a/", "b/b/");
+  EXPECT_EQ(st.reason(), Reason::kDirectoryNotEmpty) << st.ToString();
+}
+}  // namespace
+}  // namespace s3xfs
