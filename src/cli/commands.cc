@@ -12,7 +12,9 @@
 
 #include "s3xfs/base/parallel.h"
 #include "s3xfs/blockstore/embedded.h"
+#include "s3xfs/core/filesystem.h"
 #include "s3xfs/core/object_store.h"
+#include "fuse_adapter.h"
 #include "s3xfs/cas/car.h"
 #include "s3xfs/cas/dag_builder.h"
 #include "s3xfs/cas/dag_reader.h"
@@ -337,6 +339,58 @@ Status RunFsck(const po::variables_map& vm) {
   return Status::OK();
 }
 
+// ---- mount ----
+
+void DefineMount(po::options_description& d, po::positional_options_description& p) {
+  d.add_options()
+      ("data-dir", po::value<std::string>(), "data directory (ledger.db and blocks/)")
+      ("cache-dir", po::value<std::string>(), "write-back cache directory (default DATA_DIR/cache)")
+      ("cache-size", po::value<std::string>(), "dirty bytes per file before it is flushed (default 268435456)")
+      ("foreground,f", po::bool_switch(), "stay attached to the terminal")
+      ("single-threaded,s", po::bool_switch(), "serve requests on one thread (debugging)")
+      ("debug,d", po::bool_switch(), "print every FUSE request")
+      ("option,o", po::value<std::vector<std::string>>()->composing(), "FUSE mount options")
+      ("mountpoint", po::value<std::string>()->required(), "where to mount");
+  p.add("mountpoint", 1);
+}
+
+Status RunMount(const po::variables_map& vm) {
+  std::string data = DataDir(vm);
+  std::string cache = vm.count("cache-dir") ? vm["cache-dir"].as<std::string>() : data + "/cache";
+  S3XFS_ASSIGN_OR_RETURN(uint64_t dirty_limit, ParseCount(vm, "cache-size", 256u << 20));
+  MountOptions mo;
+  mo.mountpoint = vm["mountpoint"].as<std::string>();
+  mo.foreground = vm["foreground"].as<bool>();
+  mo.single_threaded = vm["single-threaded"].as<bool>();
+  mo.debug = vm["debug"].as<bool>();
+  if (vm.count("option")) {
+    for (const std::string& o : vm["option"].as<std::vector<std::string>>()) mo.fuse_options.push_back(o);
+  }
+  // Check that the data directory opens before mounting, so errors reach the terminal.
+  {
+    EmbeddedOptions eo;
+    S3XFS_ASSIGN_OR_RETURN(auto probe, OpenEmbeddedStore(data, eo));
+    ObjectStoreOptions so;
+    so.ledger_path = data + "/ledger.db";
+    S3XFS_RETURN_IF_ERROR(ObjectStore::Open(so, probe.get()).status());
+  }
+  std::unique_ptr<BlockStore> blocks;
+  std::unique_ptr<ObjectStore> store;
+  std::unique_ptr<FileSystem> fs;
+  return ServeFuse(mo, [&]() -> Result<FileSystem*> {
+    EmbeddedOptions eo;  // sync_each_put: a committed block is durable
+    S3XFS_ASSIGN_OR_RETURN(blocks, OpenEmbeddedStore(data, eo));
+    ObjectStoreOptions so;
+    so.ledger_path = data + "/ledger.db";
+    S3XFS_ASSIGN_OR_RETURN(store, ObjectStore::Open(so, blocks.get()));
+    FsOptions fo;
+    fo.cache_dir = cache;
+    fo.dirty_limit = dirty_limit;
+    S3XFS_ASSIGN_OR_RETURN(fs, FileSystem::Create(store.get(), fo));
+    return fs.get();
+  });
+}
+
 }  // namespace
 
 const std::vector<Command>& Commands() {
@@ -348,6 +402,8 @@ const std::vector<Command>& Commands() {
       {"import-car", "import a CARv1 file and print its root CIDs", "FILE|-", DefineImportCar,
        RunImportCar},
       {"fsck", "check the ledger against the block store", "", DefineFsck, RunFsck},
+      {"mount", "mount the buckets as a filesystem (daemonizes unless --foreground)", "MOUNTPOINT",
+       DefineMount, RunMount},
   };
   return cmds;
 }

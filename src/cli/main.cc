@@ -20,7 +20,8 @@ void PrintUsage(std::ostream& os) {
         "  cat         write the bytes of a file DAG (optionally a range)\n"
         "  export-car  write a CARv1 of a DAG to stdout\n"
         "  import-car  import a CARv1 file into the block store; print its roots\n"
-        "  fsck        check the ledger against the block store (--repair to fix)\n\n"
+        "  fsck        check the ledger against the block store (--repair to fix)\n"
+        "  mount       mount the buckets as a filesystem\n\n"
         "Run 's3xfs <command> --help' for a command's options.\n";
 }
 

@@ -707,16 +707,28 @@ Result<ObjectInfo> ObjectStoreImpl::Link(const std::string& bucket, const std::s
 
 Result<ObjectInfo> ObjectStoreImpl::Symlink(const std::string& bucket, const std::string& key,
                                             const std::string& target, const PosixAttrs& attrs) {
+  ObjectInfo i = NewInode(InodeKind::kSymlink, attrs, 0777);
+  i.symlink = target;
+  i.size = target.size();
+  return MakeMetaInode(bucket, key, std::move(i));
+}
+
+Result<ObjectInfo> ObjectStoreImpl::MakeNode(const std::string& bucket, const std::string& key,
+                                             InodeKind kind, const PosixAttrs& attrs) {
+  if (kind == InodeKind::kFile || kind == InodeKind::kDirectory || kind == InodeKind::kSymlink)
+    return Status::InvalidArgument("MakeNode is for special files");
+  return MakeMetaInode(bucket, key, NewInode(kind, attrs, 0644));
+}
+
+Result<ObjectInfo> ObjectStoreImpl::MakeMetaInode(const std::string& bucket, const std::string& key,
+                                                  ObjectInfo i) {
   S3XFS_RETURN_IF_ERROR(CheckKey(key));
-  if (IsDirKey(key)) return Status::InvalidArgument("symlink keys cannot end with '/'");
+  if (IsDirKey(key)) return Status::InvalidArgument("special file keys cannot end with '/'");
   ObjectInfo out;
   S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
     S3XFS_ASSIGN_OR_RETURN(BucketInfo b, NeedBucket(t, bucket));
     S3XFS_ASSIGN_OR_RETURN(auto d, t.Lookup(bucket, key));
     if (d) return Status::AlreadyExists(key + " exists").With(Reason::kExists);
-    ObjectInfo i = NewInode(InodeKind::kSymlink, attrs, 0777);
-    i.symlink = target;
-    i.size = target.size();
     S3XFS_ASSIGN_OR_RETURN(InodeId ino, t.InsertInode(i));
     S3XFS_RETURN_IF_ERROR(PlaceDentry(t, b, key, ino));
     out = i;

@@ -82,6 +82,9 @@ class ObjectStoreImpl final : public ObjectStore {
                           const std::string& new_key) override;
   Result<ObjectInfo> Symlink(const std::string& bucket, const std::string& key,
                              const std::string& target, const PosixAttrs& attrs) override;
+  // A metadata-only inode (symlink, fifo, ...) at a new key.
+  Result<ObjectInfo> MakeMetaInode(const std::string& bucket, const std::string& key,
+                                   ObjectInfo inode);
 
   Result<std::string> CreateMultipart(const std::string& bucket, const std::string& key,
                                       PutOptions options) override;
@@ -100,11 +103,26 @@ class ObjectStoreImpl final : public ObjectStore {
       const std::vector<std::pair<uint32_t, std::string>>& parts) override;
   Status AbortMultipart(const std::string& upload_id) override;
 
+  Result<ObjectInfo> StatInode(InodeId ino) override;
+  Result<std::optional<ObjectInfo>> LookupChild(InodeId parent, const std::string& name) override;
+  Result<std::vector<Child>> ListChildren(InodeId dir, const std::string& after,
+                                          size_t limit) override;
+  Result<uint64_t> CountSubdirs(InodeId dir) override;
+  Status SetAttrs(InodeId ino, const PosixAttrs& attrs) override;
+  Status SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta) override;
+  Result<ObjectInfo> MakeNode(const std::string& bucket, const std::string& key, InodeKind kind,
+                              const PosixAttrs& attrs) override;
+  Result<std::vector<BlockUse>> FileLeaves(InodeId ino) override;
+  Result<ObjectInfo> UpdateContent(InodeId ino, const ContentUpdate& update) override;
+  std::unique_ptr<BlockWriter> NewBlockWriter() override;
+  void OpenInode(InodeId ino) override { ReaderOpened(ino); }
+  void CloseInode(InodeId ino) override { ReaderClosed(ino); }
   Status Pin(const Cid& root, const std::vector<BlockUse>& blocks) override;
   Status Unpin(const Cid& root) override;
   Result<GcStats> CollectGarbage(std::optional<std::chrono::milliseconds> grace) override;
   Result<FsckReport> Fsck(bool repair) override;
   BlockStore* blocks() override { return blocks_; }
+  const DagOptions& dag_options() const override { return opt_.dag; }
 
   // ---- used by writers and readers ----
   int64_t Now() const;

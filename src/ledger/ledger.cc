@@ -194,6 +194,38 @@ class TxnImpl final : public LedgerTxn {
     }
     return out;
   }
+  Result<std::optional<Dentry>> DentryOf(InodeId ino) override {
+    PREP(s, "SELECT bucket, key, ino, parent, name, implicit FROM dentries WHERE ino=? ORDER BY key LIMIT 1");
+    s->Bind(1, static_cast<int64_t>(ino));
+    return OneDentry(*s);
+  }
+  Result<std::vector<Dentry>> Children(InodeId parent, const std::string& after,
+                                       size_t limit) override {
+    PREP(s, "SELECT bucket, key, ino, parent, name, implicit FROM dentries "
+            "WHERE parent=? AND name>? ORDER BY name LIMIT ?");
+    s->Bind(1, static_cast<int64_t>(parent)).BindBlob(2, AsBytes(after)).Bind(3, static_cast<int64_t>(limit));
+    std::vector<Dentry> out;
+    while (s->Step()) out.push_back(DentryRow(*s));
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return out;
+  }
+  Result<uint64_t> CountSubdirs(InodeId parent) override {
+    PREP(s, "SELECT count(*) FROM dentries d JOIN inodes i ON i.ino = d.ino "
+            "WHERE d.parent=? AND i.kind=2");
+    s->Bind(1, static_cast<int64_t>(parent));
+    s->Step();
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return static_cast<uint64_t>(s->Int(0));
+  }
+  Result<std::optional<BucketInfo>> BucketByRoot(InodeId root) override {
+    PREP(s, "SELECT name, created_ns, owner, root_ino FROM buckets WHERE root_ino = ?");
+    s->Bind(1, static_cast<int64_t>(root));
+    if (!s->Step()) {
+      S3XFS_RETURN_IF_ERROR(s->status());
+      return std::optional<BucketInfo>();
+    }
+    return std::optional<BucketInfo>(BucketRow(*s));
+  }
   Result<uint32_t> CountLinks(InodeId ino) override {
     PREP(s, "SELECT count(*) FROM dentries WHERE ino=?");
     s->Bind(1, static_cast<int64_t>(ino));

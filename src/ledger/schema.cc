@@ -40,7 +40,10 @@ CREATE TABLE inodes(
   generation INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO inodes(ino, kind, mode, uid, gid, nlink, atime_ns, mtime_ns, ctime_ns, btime_ns)
-  VALUES (1, 2, 493, 0, 0, 2, 0, 0, 0, 0);
+  VALUES (1, 2, 493, 0, 0, 2, CAST(strftime('%s','now') AS INTEGER) * 1000000000,
+          CAST(strftime('%s','now') AS INTEGER) * 1000000000,
+          CAST(strftime('%s','now') AS INTEGER) * 1000000000,
+          CAST(strftime('%s','now') AS INTEGER) * 1000000000);
 CREATE TABLE dentries(
   bucket TEXT NOT NULL,
   key BLOB NOT NULL,

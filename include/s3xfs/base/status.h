@@ -56,6 +56,8 @@ class Status {
     kExists,             // EEXIST
     kCrossBucket,        // EXDEV
     kNotPath,            // a key that cannot be shown as a path
+    kNoSuchAttr,         // ENODATA
+    kNotPermitted,       // EPERM
   };
 
   Status() = default;  // OK

@@ -178,6 +178,54 @@ class ObjectStore {
       const std::string& upload_id, const std::vector<std::pair<uint32_t, std::string>>& parts) = 0;
   virtual Status AbortMultipart(const std::string& upload_id) = 0;
 
+  // ---- inode-level access (what the mount needs beyond keys) ----
+  // The inode with one of its names: bucket and key are filled (a directory's key ends with '/';
+  // a bucket's root directory has key ""). The mount root (kRootInode) has neither.
+  virtual Result<ObjectInfo> StatInode(InodeId ino) = 0;
+  // The entry called `name` in directory `parent` (parent kRootInode: the bucket of that name),
+  // or nullopt. Entries hidden from the mount (see SEMANTICS) are never returned.
+  virtual Result<std::optional<ObjectInfo>> LookupChild(InodeId parent, const std::string& name) = 0;
+  struct Child {
+    std::string name;
+    InodeId ino = 0;
+    InodeKind kind = InodeKind::kFile;
+  };
+  // Entries of a directory in name order, starting after `after`, at most `limit`.
+  virtual Result<std::vector<Child>> ListChildren(InodeId dir, const std::string& after,
+                                                  size_t limit) = 0;
+  // Number of subdirectories (for a directory's nlink).
+  virtual Result<uint64_t> CountSubdirs(InodeId dir) = 0;
+  // chmod/chown/utimens: replaces the POSIX attributes (ctime as given).
+  virtual Status SetAttrs(InodeId ino, const PosixAttrs& attrs) = 0;
+  // xattrs user.*: replaces the user metadata.
+  virtual Status SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta) = 0;
+  // A special file (fifo, socket, device) as a metadata-only inode under key.
+  virtual Result<ObjectInfo> MakeNode(const std::string& bucket, const std::string& key,
+                                      InodeKind kind, const PosixAttrs& attrs) = 0;
+  // The leaves of a file inode, in order (the write-back cache's committed chunk list).
+  virtual Result<std::vector<BlockUse>> FileLeaves(InodeId ino) = 0;
+  // New content for an existing file inode, committed in place (same inode number, so st_ino is
+  // stable): the blocks are already in the block store and durable.
+  struct ContentUpdate {
+    DagRoot root;
+    std::string etag;
+    std::vector<BlockUse> leaves;
+    std::vector<BlockUse> nodes;
+    int64_t mtime_ns = 0;  // 0: now
+  };
+  virtual Result<ObjectInfo> UpdateContent(InodeId ino, const ContentUpdate& update) = 0;
+  // Writes blocks ahead of a commit (UpdateContent): each is durable when Put returns and is
+  // protected from GC until the writer is destroyed, which must happen after the commit.
+  class BlockWriter {
+   public:
+    virtual ~BlockWriter() = default;
+    virtual Status Put(const Cid& cid, ByteView data) = 0;
+  };
+  virtual std::unique_ptr<BlockWriter> NewBlockWriter() = 0;
+  // An open file handle on ino: while any is open, an unlinked inode keeps its data.
+  virtual void OpenInode(InodeId ino) = 0;
+  virtual void CloseInode(InodeId ino) = 0;
+
   // ---- pins: DAGs kept outside buckets (s3xfs add, import-car) ----
   // Records that the (already stored and synced) blocks of the DAG under `root` are wanted, so
   // GC and fsck --repair keep them. Pinning a root again replaces the earlier pin.
@@ -194,6 +242,7 @@ class ObjectStore {
   virtual Result<FsckReport> Fsck(bool repair) = 0;
 
   virtual BlockStore* blocks() = 0;
+  virtual const DagOptions& dag_options() const = 0;
 };
 
 // S3 bucket naming rules.

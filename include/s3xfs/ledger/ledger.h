@@ -94,6 +94,13 @@ class LedgerTxn {
   // Up to `limit` dentries of `bucket` with key >= from (or > from when !inclusive), key order.
   virtual Result<std::vector<Dentry>> Scan(const std::string& bucket, const std::string& from,
                                            bool inclusive, size_t limit) = 0;
+  // One dentry naming ino (the lowest key), or nullopt.
+  virtual Result<std::optional<Dentry>> DentryOf(InodeId ino) = 0;
+  // Children of a directory (parent index), name order, names > after.
+  virtual Result<std::vector<Dentry>> Children(InodeId parent, const std::string& after,
+                                               size_t limit) = 0;
+  virtual Result<uint64_t> CountSubdirs(InodeId parent) = 0;
+  virtual Result<std::optional<BucketInfo>> BucketByRoot(InodeId root_ino) = 0;
   // Number of dentries linking to ino.
   virtual Result<uint32_t> CountLinks(InodeId ino) = 0;
   // Every dentry whose key starts with `from` gets `to` in its place (directory rename).

@@ -1,0 +1,113 @@
+// FileSystem: POSIX semantics over the ObjectStore, with a write-back chunk cache. The FUSE
+// adapter only decodes requests, calls this, and maps Status reasons to errno. No FUSE types.
+//
+// Write-back: writes land in a per-inode sparse cache file under cache_dir (one region per
+// 256 KiB chunk); reads are served from dirty chunks, else from the committed leaves. Flush
+// (close, fsync, dirty-byte pressure, timer, unmount) hashes only the dirty chunks, links the
+// unchanged leaves as they are, builds the new root and commits it in one ledger transaction on
+// the same inode. fsync returns after the blocks are durable and the commit is done.
+//
+// Permission checks are the kernel's (the mount uses default_permissions); this layer enforces
+// the namespace rules (ENOTEMPTY, EISDIR, ...).
+//
+// Thread-safety: all methods may be called concurrently. Lock order: files_mu_, then one
+// OpenFile::mu. Block I/O happens under OpenFile::mu only (ordering one file's writes and its
+// flush), never under files_mu_.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "s3xfs/base/status.h"
+#include "s3xfs/core/object_store.h"
+
+namespace s3xfs {
+
+struct FsOptions {
+  std::string cache_dir;              // dirty chunk files live here
+  uint64_t dirty_limit = 256u << 20;  // a file with more dirty bytes is flushed
+};
+
+struct SetAttrRequest {
+  std::optional<uint32_t> mode;  // permission bits
+  std::optional<uint32_t> uid, gid;
+  std::optional<uint64_t> size;
+  std::optional<int64_t> atime_ns, mtime_ns;  // already resolved (UTIME_NOW -> now)
+  std::optional<int64_t> ctime_ns;
+};
+
+class FileSystem {
+ public:
+  static Result<std::unique_ptr<FileSystem>> Create(ObjectStore* store, const FsOptions& options);
+  ~FileSystem();
+
+  // Attributes reflect unflushed writes (size, mtime) of open files.
+  Result<ObjectInfo> Lookup(InodeId parent, const std::string& name);
+  Result<ObjectInfo> GetAttr(InodeId ino);
+  Result<ObjectInfo> SetAttr(InodeId ino, const SetAttrRequest& req);
+  Result<std::vector<ObjectStore::Child>> ReadDir(InodeId dir, const std::string& after,
+                                                  size_t limit);
+  Result<ObjectInfo> MakeDir(InodeId parent, const std::string& name, const PosixAttrs& attrs);
+  Result<ObjectInfo> MakeNode(InodeId parent, const std::string& name, InodeKind kind,
+                              const PosixAttrs& attrs);
+  Result<ObjectInfo> Symlink(InodeId parent, const std::string& name, const std::string& target,
+                             const PosixAttrs& attrs);
+  Result<std::string> ReadLink(InodeId ino);
+  Status Unlink(InodeId parent, const std::string& name);
+  Status RemoveDir(InodeId parent, const std::string& name);
+  Status Rename(InodeId parent, const std::string& name, InodeId new_parent,
+                const std::string& new_name, RenameFlags flags);
+  Result<ObjectInfo> Link(InodeId ino, InodeId new_parent, const std::string& new_name);
+
+  // Files. Handles are numbers; each Open/Create is matched by one Release.
+  Result<std::pair<uint64_t, ObjectInfo>> Create(InodeId parent, const std::string& name,
+                                                 const PosixAttrs& attrs);
+  Result<uint64_t> Open(InodeId ino, bool truncate);
+  Status Read(uint64_t fh, uint64_t offset, size_t size, Bytes* out);
+  Status Write(uint64_t fh, uint64_t offset, ByteView data);
+  Status Flush(uint64_t fh);  // close(2): commit dirty data
+  Status Fsync(uint64_t fh);  // durable and committed when it returns
+  Status Release(uint64_t fh);
+  // Commits every file's dirty data (unmount, timer).
+  Status FlushAll();
+
+  // Extended attributes: user.* (the S3 user metadata) and user.ipfs.cid (read-only).
+  Result<std::string> GetXattr(InodeId ino, const std::string& name);
+  Result<std::vector<std::string>> ListXattr(InodeId ino);
+  Status SetXattr(InodeId ino, const std::string& name, const std::string& value, int flags);
+  Status RemoveXattr(InodeId ino, const std::string& name);
+
+  ObjectStore* store() { return store_; }
+
+ private:
+  struct OpenFile;
+  FileSystem(ObjectStore* store, FsOptions options);
+  // bucket and the key prefix of entries inside directory `dir` ("" for a bucket root).
+  Result<std::pair<std::string, std::string>> DirPrefix(InodeId dir);
+  Result<ObjectInfo> Child(InodeId parent, const std::string& name);
+  std::shared_ptr<OpenFile> FileFor(uint64_t fh);
+  std::shared_ptr<OpenFile> OpenFileFor(InodeId ino);  // nullptr if not open
+  Status LoadLocked(OpenFile& f);
+  Status FlushLocked(OpenFile& f);
+  Status MakeDirtyLocked(OpenFile& f, uint64_t idx);
+  Status ReadChunkLocked(OpenFile& f, uint64_t idx, Bytes* out);
+  Status TruncateLocked(OpenFile& f, uint64_t size);
+  void Overlay(ObjectInfo* info);
+  int64_t Now() const;
+
+  ObjectStore* store_;
+  FsOptions opt_;
+  const size_t chunk_;
+  std::mutex files_mu_;
+  std::unordered_map<InodeId, std::shared_ptr<OpenFile>> files_;  // GUARDED_BY(files_mu_)
+  std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;  // GUARDED_BY(files_mu_)
+  uint64_t next_fh_ = 1;  // GUARDED_BY(files_mu_)
+};
+
+}  // namespace s3xfs

@@ -1,0 +1,175 @@
+// Inode-level access for the mount: lookups by (parent, name), attributes, in-place content.
+#include "object_store_impl.h"
+
+namespace s3xfs {
+
+namespace {
+
+Status NoInode(InodeId ino) {
+  return Status::NotFound("no inode " + std::to_string(ino)).With(Status::Reason::kNoSuchKey);
+}
+
+class BlockWriterImpl final : public ObjectStore::BlockWriter {
+ public:
+  BlockWriterImpl(BlockStore* blocks, InflightBlocks* inflight)
+      : blocks_(blocks), inflight_(inflight) {}
+  ~BlockWriterImpl() override { inflight_->Unhold(held_); }
+  Status Put(const Cid& cid, ByteView data) override {
+    Bytes mh(cid.multihash().begin(), cid.multihash().end());
+    inflight_->Hold(mh);
+    held_.push_back(std::move(mh));
+    return blocks_->Put(cid, data);
+  }
+
+ private:
+  BlockStore* blocks_;
+  InflightBlocks* inflight_;
+  std::vector<Bytes> held_;
+};
+
+}  // namespace
+
+Result<ObjectInfo> ObjectStoreImpl::StatInode(InodeId ino) {
+  ObjectInfo out;
+  S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+    if (ino == kRootInode) {
+      S3XFS_ASSIGN_OR_RETURN(out, t.GetInode(kRootInode));
+      return Status::OK();
+    }
+    auto i = t.GetInode(ino);
+    if (!i.ok()) return i.status().IsNotFound() ? NoInode(ino) : i.status();
+    out = std::move(i).value();
+    S3XFS_ASSIGN_OR_RETURN(auto b, t.BucketByRoot(ino));
+    if (b) {
+      out.bucket = b->name;
+      return Status::OK();
+    }
+    S3XFS_ASSIGN_OR_RETURN(auto d, t.DentryOf(ino));
+    if (d) {
+      out.bucket = d->bucket;
+      out.key = d->key;
+    }
+    return Status::OK();
+  }));
+  return out;
+}
+
+Result<std::optional<ObjectInfo>> ObjectStoreImpl::LookupChild(InodeId parent,
+                                                               const std::string& name) {
+  std::optional<ObjectInfo> out;
+  S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+    if (parent == kRootInode) {
+      S3XFS_ASSIGN_OR_RETURN(auto b, t.GetBucket(name));
+      if (!b) return Status::OK();
+      S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, t.GetInode(b->root_ino));
+      i.bucket = b->name;
+      out = std::move(i);
+      return Status::OK();
+    }
+    S3XFS_ASSIGN_OR_RETURN(auto d, t.LookupChild(parent, name));
+    if (!d) return Status::OK();
+    S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, t.GetInode(d->ino));
+    i.bucket = d->bucket;
+    i.key = d->key;
+    out = std::move(i);
+    return Status::OK();
+  }));
+  return out;
+}
+
+Result<std::vector<ObjectStore::Child>> ObjectStoreImpl::ListChildren(InodeId dir,
+                                                                      const std::string& after,
+                                                                      size_t limit) {
+  std::vector<Child> out;
+  S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+    if (dir == kRootInode) {
+      S3XFS_ASSIGN_OR_RETURN(auto buckets, t.ListBuckets());
+      for (const BucketInfo& b : buckets)
+        if (b.name > after && out.size() < limit)
+          out.push_back(Child{b.name, b.root_ino, InodeKind::kDirectory});
+      return Status::OK();
+    }
+    S3XFS_ASSIGN_OR_RETURN(auto kids, t.Children(dir, after, limit));
+    for (const Dentry& d : kids) {
+      S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, t.GetInode(d.ino));
+      out.push_back(Child{d.name, d.ino, i.kind});
+    }
+    return Status::OK();
+  }));
+  return out;
+}
+
+Result<uint64_t> ObjectStoreImpl::CountSubdirs(InodeId dir) {
+  uint64_t n = 0;
+  S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+    if (dir == kRootInode) {
+      S3XFS_ASSIGN_OR_RETURN(auto b, t.ListBuckets());
+      n = b.size();
+      return Status::OK();
+    }
+    S3XFS_ASSIGN_OR_RETURN(n, t.CountSubdirs(dir));
+    return Status::OK();
+  }));
+  return n;
+}
+
+Status ObjectStoreImpl::SetAttrs(InodeId ino, const PosixAttrs& attrs) {
+  return ledger_->Write([&](LedgerTxn& t) -> Status {
+    auto i = t.GetInode(ino);
+    if (!i.ok()) return i.status().IsNotFound() ? NoInode(ino) : i.status();
+    i->attrs = attrs;
+    return t.UpdateInode(ino, *i);
+  });
+}
+
+Status ObjectStoreImpl::SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta) {
+  return ledger_->Write([&](LedgerTxn& t) -> Status {
+    auto i = t.GetInode(ino);
+    if (!i.ok()) return i.status().IsNotFound() ? NoInode(ino) : i.status();
+    i->meta.user = meta;
+    i->attrs.ctime_ns = Now();
+    return t.UpdateInode(ino, *i);
+  });
+}
+
+Result<std::vector<BlockUse>> ObjectStoreImpl::FileLeaves(InodeId ino) {
+  std::vector<BlockUse> out;
+  S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(out, t.Leaves(ino));
+    return Status::OK();
+  }));
+  return out;
+}
+
+Result<ObjectInfo> ObjectStoreImpl::UpdateContent(InodeId ino, const ContentUpdate& u) {
+  ObjectInfo out;
+  S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
+    auto i = t.GetInode(ino);
+    if (!i.ok()) return i.status().IsNotFound() ? NoInode(ino) : i.status();
+    if (i->kind != InodeKind::kFile)
+      return Status::InvalidArgument("inode " + std::to_string(ino) + " is not a regular file")
+          .With(Status::Reason::kIsDirectory);
+    // Old references go, new ones come, in one transaction: a block shared by both versions
+    // passes through zero only inside it, where GC cannot see it.
+    S3XFS_RETURN_IF_ERROR(t.ReleaseUses(ino, Now()));
+    S3XFS_RETURN_IF_ERROR(t.AddUses(ino, u.leaves, u.nodes));
+    i->size = u.root.file_size;
+    i->cid = u.root.cid;
+    i->etag = u.etag;
+    int64_t now = Now();
+    i->attrs.mtime_ns = u.mtime_ns ? u.mtime_ns : now;
+    i->attrs.ctime_ns = std::max(i->attrs.mtime_ns, now);
+    i->generation++;
+    S3XFS_RETURN_IF_ERROR(t.UpdateInode(ino, *i));
+    out = *i;
+    out.ino = ino;
+    return Status::OK();
+  }));
+  return out;
+}
+
+std::unique_ptr<ObjectStore::BlockWriter> ObjectStoreImpl::NewBlockWriter() {
+  return std::make_unique<BlockWriterImpl>(blocks_, &inflight_);
+}
+
+}  // namespace s3xfs

@@ -1,0 +1,542 @@
+#define FUSE_USE_VERSION 312
+#include "fuse_adapter.h"
+
+#include <fuse_lowlevel.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+namespace s3xfs {
+
+using Reason = Status::Reason;
+
+int ErrnoOf(const Status& s) {
+  switch (s.reason()) {
+    case Reason::kNoSuchKey:
+    case Reason::kNoSuchBucket:
+    case Reason::kNoSuchUpload: return ENOENT;
+    case Reason::kExists:
+    case Reason::kBucketAlreadyOwnedByYou:
+    case Reason::kBucketAlreadyExists: return EEXIST;
+    case Reason::kDirectoryNotEmpty:
+    case Reason::kBucketNotEmpty: return ENOTEMPTY;
+    case Reason::kIsDirectory: return EISDIR;
+    case Reason::kNotDirectory: return ENOTDIR;
+    case Reason::kCrossBucket: return EXDEV;
+    case Reason::kNoSuchAttr: return ENODATA;
+    case Reason::kNotPermitted: return EPERM;
+    case Reason::kInvalidBucketName:
+    case Reason::kInvalidKey: return EINVAL;
+    default: break;
+  }
+  switch (s.code()) {
+    case Status::Code::kOk: return 0;
+    case Status::Code::kNotFound: return ENOENT;
+    case Status::Code::kAlreadyExists: return EEXIST;
+    case Status::Code::kInvalidArgument: return EINVAL;
+    case Status::Code::kNotSupported: return EOPNOTSUPP;
+    case Status::Code::kTimeout: return ETIMEDOUT;
+    default: return EIO;  // corruption, unavailable back end, local I/O failure
+  }
+}
+
+namespace {
+
+constexpr double kTimeout = 1.0;  // attribute and entry cache, seconds
+
+// Session userdata: the FileSystem exists only after daemonizing, before the loop starts.
+struct Holder {
+  FileSystem* fs = nullptr;
+  int ready_fd = -1;  // daemon mode: tells the waiting parent that INIT was answered
+};
+FileSystem* Fs(fuse_req_t req) { return static_cast<Holder*>(fuse_req_userdata(req))->fs; }
+
+void ToStat(const ObjectInfo& i, struct stat* st) {
+  std::memset(st, 0, sizeof *st);
+  st->st_ino = i.ino;
+  mode_t type = S_IFREG;
+  switch (i.kind) {
+    case InodeKind::kFile: type = S_IFREG; break;
+    case InodeKind::kDirectory: type = S_IFDIR; break;
+    case InodeKind::kSymlink: type = S_IFLNK; break;
+    case InodeKind::kFifo: type = S_IFIFO; break;
+    case InodeKind::kCharDevice: type = S_IFCHR; break;
+    case InodeKind::kBlockDevice: type = S_IFBLK; break;
+    case InodeKind::kSocket: type = S_IFSOCK; break;
+  }
+  st->st_mode = type | (i.attrs.mode & 07777);
+  st->st_nlink = i.nlink;
+  st->st_uid = i.attrs.uid;
+  st->st_gid = i.attrs.gid;
+  st->st_rdev = i.attrs.rdev;
+  st->st_size = static_cast<off_t>(i.kind == InodeKind::kDirectory ? 4096 : i.size);
+  st->st_blksize = 262144;
+  st->st_blocks = static_cast<blkcnt_t>((i.size + 511) / 512);
+  auto ts = [](int64_t ns) {
+    return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+  };
+  st->st_atim = ts(i.attrs.atime_ns);
+  st->st_mtim = ts(i.attrs.mtime_ns);
+  st->st_ctim = ts(i.attrs.ctime_ns);
+}
+
+void ReplyEntry(fuse_req_t req, const Result<ObjectInfo>& r) {
+  if (!r.ok()) {
+    fuse_reply_err(req, ErrnoOf(r.status()));
+    return;
+  }
+  fuse_entry_param e;
+  std::memset(&e, 0, sizeof e);
+  e.ino = r->ino;
+  e.generation = 1;
+  e.attr_timeout = kTimeout;
+  e.entry_timeout = kTimeout;
+  ToStat(*r, &e.attr);
+  fuse_reply_entry(req, &e);
+}
+
+PosixAttrs NewAttrs(fuse_req_t req, mode_t mode) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  PosixAttrs a;
+  a.mode = mode & 07777 & ~c->umask;
+  a.uid = c->uid;
+  a.gid = c->gid;
+  return a;
+}
+
+int64_t NowNs() {
+  timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (std::strlen(name) > 255) {
+    fuse_reply_err(req, ENAMETOOLONG);
+    return;
+  }
+  auto r = Fs(req)->Lookup(parent, name);
+  if (!r.ok() && ErrnoOf(r.status()) == ENOENT) {
+    fuse_entry_param e;  // cache the miss briefly (a zero inode), as passthrough_hp does
+    std::memset(&e, 0, sizeof e);
+    e.entry_timeout = kTimeout;
+    fuse_reply_entry(req, &e);
+    return;
+  }
+  ReplyEntry(req, r);
+}
+
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  auto r = Fs(req)->GetAttr(ino);
+  if (!r.ok()) {
+    fuse_reply_err(req, ErrnoOf(r.status()));
+    return;
+  }
+  struct stat st;
+  ToStat(*r, &st);
+  fuse_reply_attr(req, &st, kTimeout);
+}
+
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+  SetAttrRequest r;
+  if (to_set & FUSE_SET_ATTR_MODE) r.mode = attr->st_mode & 07777;
+  if (to_set & FUSE_SET_ATTR_UID) r.uid = attr->st_uid;
+  if (to_set & FUSE_SET_ATTR_GID) r.gid = attr->st_gid;
+  if (to_set & FUSE_SET_ATTR_SIZE) r.size = static_cast<uint64_t>(attr->st_size);
+  auto ns = [](const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; };
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) r.atime_ns = NowNs();
+  else if (to_set & FUSE_SET_ATTR_ATIME) r.atime_ns = ns(attr->st_atim);
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) r.mtime_ns = NowNs();
+  else if (to_set & FUSE_SET_ATTR_MTIME) r.mtime_ns = ns(attr->st_mtim);
+  if (to_set & FUSE_SET_ATTR_CTIME) r.ctime_ns = ns(attr->st_ctim);
+  auto res = Fs(req)->SetAttr(ino, r);
+  if (!res.ok()) {
+    fuse_reply_err(req, ErrnoOf(res.status()));
+    return;
+  }
+  struct stat st;
+  ToStat(*res, &st);
+  fuse_reply_attr(req, &st, kTimeout);
+}
+
+void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
+  auto r = Fs(req)->ReadLink(ino);
+  if (!r.ok()) fuse_reply_err(req, ErrnoOf(r.status()));
+  else fuse_reply_readlink(req, r->c_str());
+}
+
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  InodeKind kind;
+  switch (mode & S_IFMT) {
+    case S_IFIFO: kind = InodeKind::kFifo; break;
+    case S_IFSOCK: kind = InodeKind::kSocket; break;
+    case S_IFCHR: kind = InodeKind::kCharDevice; break;
+    case S_IFBLK: kind = InodeKind::kBlockDevice; break;
+    case S_IFREG: {
+      auto r = Fs(req)->Create(parent, name, NewAttrs(req, mode));
+      if (r.ok()) Fs(req)->Release(r->first);
+      ReplyEntry(req, r.ok() ? Result<ObjectInfo>(r->second) : Result<ObjectInfo>(r.status()));
+      return;
+    }
+    default: fuse_reply_err(req, EINVAL); return;
+  }
+  PosixAttrs a = NewAttrs(req, mode);
+  a.rdev = rdev;
+  ReplyEntry(req, Fs(req)->MakeNode(parent, name, kind, a));
+}
+
+void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  ReplyEntry(req, Fs(req)->MakeDir(parent, name, NewAttrs(req, mode)));
+}
+
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  fuse_reply_err(req, ErrnoOf(Fs(req)->Unlink(parent, name)));
+}
+
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  fuse_reply_err(req, ErrnoOf(Fs(req)->RemoveDir(parent, name)));
+}
+
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  ReplyEntry(req, Fs(req)->Symlink(parent, name, link, NewAttrs(req, 0777)));
+}
+
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags) {
+  RenameFlags f = RenameFlags::kNone;
+  if (flags & RENAME_NOREPLACE) f = RenameFlags::kNoReplace;
+  else if (flags & RENAME_EXCHANGE) f = RenameFlags::kExchange;
+  else if (flags) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  fuse_reply_err(req, ErrnoOf(Fs(req)->Rename(parent, name, newparent, newname, f)));
+}
+
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  ReplyEntry(req, Fs(req)->Link(ino, newparent, newname));
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto r = Fs(req)->Open(ino, (fi->flags & O_TRUNC) != 0);
+  if (!r.ok()) {
+    fuse_reply_err(req, ErrnoOf(r.status()));
+    return;
+  }
+  fi->fh = *r;
+  fi->keep_cache = 0;
+  fuse_reply_open(req, fi);
+}
+
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  auto r = Fs(req)->Create(parent, name, NewAttrs(req, mode));
+  if (!r.ok()) {
+    fuse_reply_err(req, ErrnoOf(r.status()));
+    return;
+  }
+  fi->fh = r->first;
+  fuse_entry_param e;
+  std::memset(&e, 0, sizeof e);
+  e.ino = r->second.ino;
+  e.generation = 1;
+  e.attr_timeout = kTimeout;
+  e.entry_timeout = kTimeout;
+  ToStat(r->second, &e.attr);
+  fuse_reply_create(req, &e, fi);
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  Bytes out;
+  Status s = Fs(req)->Read(fi->fh, static_cast<uint64_t>(off), size, &out);
+  if (!s.ok()) fuse_reply_err(req, ErrnoOf(s));
+  else fuse_reply_buf(req, reinterpret_cast<const char*>(out.data()), out.size());
+}
+
+void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
+             fuse_file_info* fi) {
+  Status s = Fs(req)->Write(fi->fh, static_cast<uint64_t>(off),
+                            ByteView(reinterpret_cast<const uint8_t*>(buf), size));
+  if (!s.ok()) fuse_reply_err(req, ErrnoOf(s));
+  else fuse_reply_write(req, size);
+}
+
+void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  fuse_reply_err(req, ErrnoOf(Fs(req)->Flush(fi->fh)));
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  fuse_reply_err(req, ErrnoOf(Fs(req)->Release(fi->fh)));
+}
+
+void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+  fuse_reply_err(req, ErrnoOf(Fs(req)->Fsync(fi->fh)));
+}
+
+// A directory handle holds a snapshot of the listing taken at opendir.
+struct DirHandle {
+  std::vector<ObjectStore::Child> entries;
+  InodeId parent = 1;
+};
+
+void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto attr = Fs(req)->GetAttr(ino);
+  if (!attr.ok()) {
+    fuse_reply_err(req, ErrnoOf(attr.status()));
+    return;
+  }
+  if (attr->kind != InodeKind::kDirectory) {
+    fuse_reply_err(req, ENOTDIR);
+    return;
+  }
+  auto* h = new DirHandle;
+  std::string after;
+  for (;;) {
+    auto page = Fs(req)->ReadDir(ino, after, 4096);
+    if (!page.ok()) {
+      delete h;
+      fuse_reply_err(req, ErrnoOf(page.status()));
+      return;
+    }
+    if (page->empty()) break;
+    after = page->back().name;
+    for (auto& c : *page) h->entries.push_back(std::move(c));
+  }
+  fi->fh = reinterpret_cast<uint64_t>(h);
+  fuse_reply_open(req, fi);
+}
+
+void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  auto* h = reinterpret_cast<DirHandle*>(fi->fh);
+  std::vector<char> buf(size);
+  size_t used = 0;
+  // Offsets: 0 ".", 1 "..", 2 + i the i-th entry; each entry's offset is the next one's.
+  for (off_t i = off; i < static_cast<off_t>(h->entries.size()) + 2; ++i) {
+    struct stat st;
+    std::memset(&st, 0, sizeof st);
+    const char* name;
+    if (i == 0) {
+      name = ".";
+      st.st_ino = ino;
+      st.st_mode = S_IFDIR;
+    } else if (i == 1) {
+      name = "..";
+      st.st_ino = h->parent;
+      st.st_mode = S_IFDIR;
+    } else {
+      const auto& e = h->entries[static_cast<size_t>(i - 2)];
+      name = e.name.c_str();
+      st.st_ino = e.ino;
+      st.st_mode = e.kind == InodeKind::kDirectory ? S_IFDIR
+                   : e.kind == InodeKind::kSymlink ? S_IFLNK
+                   : e.kind == InodeKind::kFifo    ? S_IFIFO
+                                                   : S_IFREG;
+    }
+    size_t n = fuse_add_direntry(req, buf.data() + used, size - used, name, &st, i + 1);
+    if (n > size - used) break;
+    used += n;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OpStatfs(fuse_req_t req, fuse_ino_t) {
+  struct statvfs st;
+  std::memset(&st, 0, sizeof st);
+  // Capacity is that of the disk holding the cache and the embedded store.
+  if (::statvfs(".", &st) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  st.f_namemax = 255;
+  fuse_reply_statfs(req, &st);
+}
+
+void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int flags) {
+  fuse_reply_err(req, ErrnoOf(Fs(req)->SetXattr(ino, name, std::string(value, size), flags)));
+}
+
+void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  auto r = Fs(req)->GetXattr(ino, name);
+  if (!r.ok()) fuse_reply_err(req, ErrnoOf(r.status()));
+  else if (size == 0) fuse_reply_xattr(req, r->size());
+  else if (size < r->size()) fuse_reply_err(req, ERANGE);
+  else fuse_reply_buf(req, r->data(), r->size());
+}
+
+void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  auto r = Fs(req)->ListXattr(ino);
+  if (!r.ok()) {
+    fuse_reply_err(req, ErrnoOf(r.status()));
+    return;
+  }
+  std::string all;
+  for (const auto& n : *r) all.append(n).push_back('\0');
+  if (size == 0) fuse_reply_xattr(req, all.size());
+  else if (size < all.size()) fuse_reply_err(req, ERANGE);
+  else fuse_reply_buf(req, all.data(), all.size());
+}
+
+void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  fuse_reply_err(req, ErrnoOf(Fs(req)->RemoveXattr(ino, name)));
+}
+
+void OpInit(void* userdata, fuse_conn_info* conn) {
+  conn->max_write = 1u << 20;
+  if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
+  if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
+  auto* h = static_cast<Holder*>(userdata);
+  if (h->ready_fd >= 0) {
+    // The mount is serving: release the parent, and stop writing to its terminal.
+    char r = 'R';
+    if (::write(h->ready_fd, &r, 1) != 1) {
+      // The parent is gone; nothing to tell.
+    }
+    ::close(h->ready_fd);
+    h->ready_fd = -1;
+    int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      if (null > 2) ::close(null);
+    }
+  }
+}
+
+fuse_lowlevel_ops MakeOps() {
+  fuse_lowlevel_ops ops;
+  std::memset(&ops, 0, sizeof ops);
+  ops.init = OpInit;
+  ops.lookup = OpLookup;
+  ops.getattr = OpGetattr;
+  ops.setattr = OpSetattr;
+  ops.readlink = OpReadlink;
+  ops.mknod = OpMknod;
+  ops.mkdir = OpMkdir;
+  ops.unlink = OpUnlink;
+  ops.rmdir = OpRmdir;
+  ops.symlink = OpSymlink;
+  ops.rename = OpRename;
+  ops.link = OpLink;
+  ops.open = OpOpen;
+  ops.read = OpRead;
+  ops.write = OpWrite;
+  ops.flush = OpFlush;
+  ops.release = OpRelease;
+  ops.fsync = OpFsync;
+  ops.opendir = OpOpendir;
+  ops.readdir = OpReaddir;
+  ops.releasedir = OpReleasedir;
+  ops.fsyncdir = [](fuse_req_t req, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(req, 0); };
+  ops.statfs = OpStatfs;
+  ops.setxattr = OpSetxattr;
+  ops.getxattr = OpGetxattr;
+  ops.listxattr = OpListxattr;
+  ops.removexattr = OpRemovexattr;
+  ops.create = OpCreate;
+  return ops;
+}
+
+// A crashed daemon leaves "Transport endpoint is not connected"; detach it.
+void RecoverStaleMount(const std::string& mp) {
+  struct stat st;
+  if (::stat(mp.c_str(), &st) == 0 || errno != ENOTCONN) return;
+  if (::umount2(mp.c_str(), MNT_DETACH) != 0) {
+    std::string cmd = "fusermount3 -uz '" + mp + "' 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) return;
+  }
+}
+
+}  // namespace
+
+Status ServeFuse(const MountOptions& mo, const std::function<Result<FileSystem*>()>& open_fs) {
+  RecoverStaleMount(mo.mountpoint);
+  Holder holder;
+  if (!mo.foreground) {
+    // Daemonize before mounting: the parent returns only once the child has answered the
+    // kernel's INIT (the mount is usable), or with the child's failure.
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return Status::FromErrno("pipe", errno);
+    pid_t pid = ::fork();
+    if (pid < 0) return Status::FromErrno("fork", errno);
+    if (pid > 0) {
+      ::close(p[1]);
+      char c = 0;
+      ssize_t n;
+      do n = ::read(p[0], &c, 1); while (n < 0 && errno == EINTR);
+      ::close(p[0]);
+      if (n == 1 && c == 'R') std::_Exit(0);
+      int ws = 0;
+      ::waitpid(pid, &ws, 0);
+      return Status::IOError("the mount did not come up (see the messages above)");
+    }
+    ::close(p[0]);
+    ::setsid();
+    holder.ready_fd = p[1];
+  }
+  std::vector<std::string> argv_s = {"s3xfs"};
+  std::string opts = "fsname=s3xfs,subtype=s3xfs,default_permissions";
+  if (::geteuid() == 0) opts += ",allow_other";
+  for (const auto& o : mo.fuse_options) opts += "," + o;
+  argv_s.push_back("-o");
+  argv_s.push_back(opts);
+  if (mo.debug) argv_s.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& s : argv_s) argv.push_back(s.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  fuse_lowlevel_ops ops = MakeOps();
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &holder);
+  fuse_opt_free_args(&args);
+  if (!se) return Status::InvalidArgument("bad FUSE options: " + opts);
+  if (fuse_set_signal_handlers(se) != 0) {
+    fuse_session_destroy(se);
+    return Status::Internal("cannot install signal handlers");
+  }
+  if (fuse_session_mount(se, mo.mountpoint.c_str()) != 0) {
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    return Status::IOError("cannot mount on " + mo.mountpoint);
+  }
+  if (::chdir("/") != 0) {
+    // Not fatal: only keeps the daemon from pinning a directory.
+  }
+  Status st;
+  auto fs = open_fs();
+  if (!fs.ok()) {
+    st = fs.status();
+  } else {
+    holder.fs = *fs;
+    int rc;
+    if (mo.single_threaded) {
+      rc = fuse_session_loop(se);
+    } else {
+      fuse_loop_config* cfg = fuse_loop_cfg_create();
+      fuse_loop_cfg_set_clone_fd(cfg, 0);
+      fuse_loop_cfg_set_max_threads(cfg, 16);
+      rc = fuse_session_loop_mt(se, cfg);
+      fuse_loop_cfg_destroy(cfg);
+    }
+    if (rc < 0) st = Status::IOError(std::string("FUSE loop failed: ") + std::strerror(-rc));
+    Status flushed = holder.fs->FlushAll();
+    if (st.ok() && !flushed.ok()) st = flushed;
+  }
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  fuse_session_destroy(se);
+  return st;
+}
+
+}  // namespace s3xfs
