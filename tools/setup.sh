@@ -13,8 +13,9 @@ test_deps=1
 deb_build=(g++ meson ninja-build pkg-config libssl-dev libsqlite3-dev libfuse3-dev fuse3
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libboost-program-options-dev libboost-dev libspdlog-dev libgtest-dev libgmock-dev)
-# Tests: openssl (ChaCha20 vectors), node/npm (reference importer, ipfs-car), time (RSS).
-deb_test=(openssl nodejs npm time python3)
+# Tests: openssl (ChaCha20 vectors), node/npm (reference importer, ipfs-car), time (RSS),
+# and the tools run on the mount (rsync, git, sqlite3, fio, attr for xattrs).
+deb_test=(openssl nodejs npm time python3 rsync git sqlite3 fio attr util-linux)
 
 missing=()
 wanted=("${deb_build[@]}")

@@ -395,8 +395,9 @@ void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
 
 void OpInit(void* userdata, fuse_conn_info* conn) {
   conn->max_write = 1u << 20;
-  if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
-  if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
+  // File locks stay in the kernel: they work between processes using this mount (not across
+  // mounts or S3), with no lock requests sent to us.
+  conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
   auto* h = static_cast<Holder*>(userdata);
   if (h->ready_fd >= 0) {
     // The mount is serving: release the parent, and stop writing to its terminal.
