@@ -161,7 +161,7 @@ Result<ObjectInfo> FileSystem::MakeDir(InodeId parent, const std::string& name,
   S3XFS_ASSIGN_OR_RETURN(auto dp, DirPrefix(parent));
   S3XFS_ASSIGN_OR_RETURN(auto existing, store_->LookupChild(parent, name));
   if (existing) return Status::AlreadyExists(name + " exists").With(Reason::kExists);
-  S3XFS_ASSIGN_OR_RETURN(ObjectInfo d, store_->MakeDirectory(dp.first, dp.second + name + "/", attrs));
+  S3XFS_ASSIGN_OR_RETURN(ObjectInfo d, store_->MakeDirectory(dp.first, dp.second + name + "/", attrs, Durability::kRelaxed));
   Overlay(&d);
   return d;
 }
@@ -172,7 +172,7 @@ Result<ObjectInfo> FileSystem::MakeNode(InodeId parent, const std::string& name,
   S3XFS_ASSIGN_OR_RETURN(auto dp, DirPrefix(parent));
   S3XFS_ASSIGN_OR_RETURN(auto existing, store_->LookupChild(parent, name));
   if (existing) return Status::AlreadyExists(name + " exists").With(Reason::kExists);
-  return store_->MakeNode(dp.first, dp.second + name, kind, attrs);
+  return store_->MakeNode(dp.first, dp.second + name, kind, attrs, Durability::kRelaxed);
 }
 
 Result<ObjectInfo> FileSystem::Symlink(InodeId parent, const std::string& name,
@@ -181,7 +181,7 @@ Result<ObjectInfo> FileSystem::Symlink(InodeId parent, const std::string& name,
   S3XFS_ASSIGN_OR_RETURN(auto dp, DirPrefix(parent));
   S3XFS_ASSIGN_OR_RETURN(auto existing, store_->LookupChild(parent, name));
   if (existing) return Status::AlreadyExists(name + " exists").With(Reason::kExists);
-  return store_->Symlink(dp.first, dp.second + name, target, attrs);
+  return store_->Symlink(dp.first, dp.second + name, target, attrs, Durability::kRelaxed);
 }
 
 Result<std::string> FileSystem::ReadLink(InodeId ino) {
@@ -194,7 +194,7 @@ Status FileSystem::Unlink(InodeId parent, const std::string& name) {
   if (parent == kRootInode) return Status::InvalidArgument("buckets are removed with rmdir").With(Reason::kIsDirectory);
   S3XFS_ASSIGN_OR_RETURN(ObjectInfo c, Child(parent, name));
   if (c.kind == InodeKind::kDirectory) return Status::InvalidArgument(name + " is a directory").With(Reason::kIsDirectory);
-  return store_->Delete(c.bucket, c.key);
+  return store_->Delete(c.bucket, c.key, Durability::kRelaxed);
 }
 
 Status FileSystem::RemoveDir(InodeId parent, const std::string& name) {
@@ -216,7 +216,7 @@ Status FileSystem::RemoveDir(InodeId parent, const std::string& name) {
   for (const auto& o : under.objects) s3_only_entries |= o.key != c.key;
   if (!kids.empty() || s3_only_entries)
     return Status::InvalidArgument(name + " is not empty").With(Reason::kDirectoryNotEmpty);
-  return store_->Delete(c.bucket, c.key);
+  return store_->Delete(c.bucket, c.key, Durability::kRelaxed);
 }
 
 Status FileSystem::Rename(InodeId parent, const std::string& name, InodeId new_parent,
@@ -239,7 +239,7 @@ Status FileSystem::Rename(InodeId parent, const std::string& name, InodeId new_p
     if (!dst) return NoEntry(new_name);
     if (dir || dst->kind == InodeKind::kDirectory)
       return Status::NotSupported("exchanging directories is not supported");
-    return store_->Rename(src.bucket, src.key, dst->key, flags);
+    return store_->Rename(src.bucket, src.key, dst->key, flags, Durability::kRelaxed);
   }
   if (dir && dst) {  // an empty target directory may be replaced
     S3XFS_ASSIGN_OR_RETURN(auto kids, store_->ListChildren(dst->ino, "", 1));
@@ -248,7 +248,7 @@ Status FileSystem::Rename(InodeId parent, const std::string& name, InodeId new_p
   std::string to = dp.second + new_name + (dir ? "/" : "");
   if (dir && to.compare(0, src.key.size(), src.key) == 0)
     return Status::InvalidArgument("cannot move a directory into itself");
-  return store_->Rename(src.bucket, src.key, to, flags);
+  return store_->Rename(src.bucket, src.key, to, flags, Durability::kRelaxed);
 }
 
 Result<ObjectInfo> FileSystem::Link(InodeId ino, InodeId new_parent, const std::string& new_name) {
@@ -260,7 +260,7 @@ Result<ObjectInfo> FileSystem::Link(InodeId ino, InodeId new_parent, const std::
   if (dp.first != src.bucket) return Status::InvalidArgument("link across buckets").With(Reason::kCrossBucket);
   S3XFS_ASSIGN_OR_RETURN(auto existing, store_->LookupChild(new_parent, new_name));
   if (existing) return Status::AlreadyExists(new_name + " exists").With(Reason::kExists);
-  S3XFS_ASSIGN_OR_RETURN(ObjectInfo l, store_->Link(src.bucket, src.key, dp.second + new_name));
+  S3XFS_ASSIGN_OR_RETURN(ObjectInfo l, store_->Link(src.bucket, src.key, dp.second + new_name, Durability::kRelaxed));
   Overlay(&l);
   return l;
 }
@@ -294,7 +294,7 @@ Result<ObjectInfo> FileSystem::SetAttr(InodeId ino, const SetAttrRequest& r) {
       std::lock_guard<std::mutex> l(f->mu);
       f->mtime_ns = 0;  // an explicit mtime wins over pending writes' time
     }
-    S3XFS_RETURN_IF_ERROR(store_->SetAttrs(ino, a));
+    S3XFS_RETURN_IF_ERROR(store_->SetAttrs(ino, a, Durability::kRelaxed));
   }
   return GetAttr(ino);
 }
@@ -322,6 +322,7 @@ Result<std::pair<uint64_t, ObjectInfo>> FileSystem::Create(InodeId parent, const
   PutOptions po;
   po.attrs = attrs;
   po.if_none_match_star = true;
+  po.durability = Durability::kRelaxed;
   auto info = store_->Put(dp.first, dp.second + name, {}, po);
   if (!info.ok()) {
     if (info.status().reason() == Reason::kPreconditionFailed)
@@ -477,11 +478,11 @@ Status FileSystem::Write(uint64_t fh, uint64_t offset, ByteView data) {
   f->size = std::max(f->size, end);
   f->changed = true;
   f->mtime_ns = Now();
-  if (f->dirty.size() * chunk_ > opt_.dirty_limit) return FlushLocked(*f);
+  if (f->dirty.size() * chunk_ > opt_.dirty_limit) return FlushLocked(*f, Durability::kRelaxed);
   return Status::OK();
 }
 
-Status FileSystem::FlushLocked(OpenFile& f) {
+Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
   if (!f.loaded || !f.changed) return Status::OK();
   const DagOptions& dag = store_->dag_options();
   auto writer = store_->NewBlockWriter();  // protects the new blocks from GC until committed
@@ -531,7 +532,7 @@ Status FileSystem::FlushLocked(OpenFile& f) {
   u.root = *root;
   u.etag = HexEncode(ByteView(digest, dn));
   u.mtime_ns = f.mtime_ns;
-  S3XFS_RETURN_IF_ERROR(store_->UpdateContent(f.ino, u).status());
+  S3XFS_RETURN_IF_ERROR(store_->UpdateContent(f.ino, u, durability).status());
   f.leaves = std::move(u.leaves);
   f.dirty.clear();
   if (::ftruncate(f.fd, 0) != 0) return Status::FromErrno("resetting the chunk cache", errno);
@@ -544,10 +545,18 @@ Status FileSystem::Flush(uint64_t fh) {
   auto f = FileFor(fh);
   if (!f) return Status::InvalidArgument("bad file handle");
   std::lock_guard<std::mutex> l(f->mu);
-  return FlushLocked(*f);
+  return FlushLocked(*f, Durability::kRelaxed);
 }
 
-Status FileSystem::Fsync(uint64_t fh) { return Flush(fh); }  // commits are durable
+Status FileSystem::Fsync(uint64_t fh) {
+  auto f = FileFor(fh);
+  if (!f) return Status::InvalidArgument("bad file handle");
+  std::lock_guard<std::mutex> l(f->mu);
+  if (f->loaded && f->changed) return FlushLocked(*f, Durability::kDurable);
+  return store_->SyncLedger();  // earlier relaxed commits (create, rename, close) become durable
+}
+
+Status FileSystem::SyncMetadata() { return store_->SyncLedger(); }
 
 Status FileSystem::Release(uint64_t fh) {
   std::shared_ptr<OpenFile> f;
@@ -563,7 +572,7 @@ Status FileSystem::Release(uint64_t fh) {
   Status st;
   {
     std::lock_guard<std::mutex> l(f->mu);
-    st = FlushLocked(*f);
+    st = FlushLocked(*f, Durability::kRelaxed);
   }
   if (last) {
     {
@@ -585,10 +594,11 @@ Status FileSystem::FlushAll() {
   Status first;
   for (auto& f : all) {
     std::lock_guard<std::mutex> l(f->mu);
-    Status st = FlushLocked(*f);
+    Status st = FlushLocked(*f, Durability::kRelaxed);
     if (first.ok() && !st.ok()) first = st;
   }
-  return first;
+  Status synced = store_->SyncLedger();
+  return first.ok() ? synced : first;
 }
 
 // ---------------- xattrs ----------------
@@ -631,14 +641,14 @@ Status FileSystem::SetXattr(InodeId ino, const std::string& name, const std::str
   if ((flags & 1) && exists) return Status::AlreadyExists(name).With(Reason::kExists);  // XATTR_CREATE
   if ((flags & 2) && !exists) return NoAttr(name);                                     // XATTR_REPLACE
   i.meta.user[k] = value;
-  return store_->SetUserMeta(ino, i.meta.user);
+  return store_->SetUserMeta(ino, i.meta.user, Durability::kRelaxed);
 }
 
 Status FileSystem::RemoveXattr(InodeId ino, const std::string& name) {
   if (name == kCidXattr) return Status::InvalidArgument(name + " is read-only").With(Reason::kNotPermitted);
   S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, store_->StatInode(ino));
   if (name.rfind("user.", 0) != 0 || !i.meta.user.erase(name.substr(5))) return NoAttr(name);
-  return store_->SetUserMeta(ino, i.meta.user);
+  return store_->SetUserMeta(ino, i.meta.user, Durability::kRelaxed);
 }
 
 }  // namespace s3xfs

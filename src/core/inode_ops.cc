@@ -113,23 +113,23 @@ Result<uint64_t> ObjectStoreImpl::CountSubdirs(InodeId dir) {
   return n;
 }
 
-Status ObjectStoreImpl::SetAttrs(InodeId ino, const PosixAttrs& attrs) {
+Status ObjectStoreImpl::SetAttrs(InodeId ino, const PosixAttrs& attrs, Durability durability) {
   return ledger_->Write([&](LedgerTxn& t) -> Status {
     auto i = t.GetInode(ino);
     if (!i.ok()) return i.status().IsNotFound() ? NoInode(ino) : i.status();
     i->attrs = attrs;
     return t.UpdateInode(ino, *i);
-  });
+  }, durability);
 }
 
-Status ObjectStoreImpl::SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta) {
+Status ObjectStoreImpl::SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta, Durability durability) {
   return ledger_->Write([&](LedgerTxn& t) -> Status {
     auto i = t.GetInode(ino);
     if (!i.ok()) return i.status().IsNotFound() ? NoInode(ino) : i.status();
     i->meta.user = meta;
     i->attrs.ctime_ns = Now();
     return t.UpdateInode(ino, *i);
-  });
+  }, durability);
 }
 
 Result<std::vector<BlockUse>> ObjectStoreImpl::FileLeaves(InodeId ino) {
@@ -141,7 +141,7 @@ Result<std::vector<BlockUse>> ObjectStoreImpl::FileLeaves(InodeId ino) {
   return out;
 }
 
-Result<ObjectInfo> ObjectStoreImpl::UpdateContent(InodeId ino, const ContentUpdate& u) {
+Result<ObjectInfo> ObjectStoreImpl::UpdateContent(InodeId ino, const ContentUpdate& u, Durability durability) {
   ObjectInfo out;
   S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
     auto i = t.GetInode(ino);
@@ -164,7 +164,7 @@ Result<ObjectInfo> ObjectStoreImpl::UpdateContent(InodeId ino, const ContentUpda
     out = *i;
     out.ino = ino;
     return Status::OK();
-  }));
+  }, durability));
   return out;
 }
 

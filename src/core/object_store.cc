@@ -366,7 +366,7 @@ Result<ObjectInfo> ObjectStoreImpl::CommitContent(const CommitTarget& target, Bu
     out = i;
     out.ino = ino;
     return Status::OK();
-  });
+  }, target.options.durability);
   if (!st.ok()) return st;
   out.bucket = target.bucket;
   out.key = target.key;
@@ -439,7 +439,7 @@ void ObjectStoreImpl::ReaderClosed(InodeId ino) {
   }
 }
 
-Status ObjectStoreImpl::Delete(const std::string& bucket, const std::string& key) {
+Status ObjectStoreImpl::Delete(const std::string& bucket, const std::string& key, Durability durability) {
   return ledger_->Write([&](LedgerTxn& t) -> Status {
     S3XFS_RETURN_IF_ERROR(NeedBucket(t, bucket).status());
     S3XFS_ASSIGN_OR_RETURN(auto d, t.Lookup(bucket, key));
@@ -465,7 +465,7 @@ Status ObjectStoreImpl::Delete(const std::string& bucket, const std::string& key
     S3XFS_RETURN_IF_ERROR(t.DeleteDentry(bucket, key));
     S3XFS_RETURN_IF_ERROR(Unlink(t, d->ino));
     return CleanupParents(t, bucket, key);
-  });
+  }, durability);
 }
 
 Result<ObjectInfo> ObjectStoreImpl::Copy(const std::string& src_bucket, const std::string& src_key,
@@ -599,7 +599,7 @@ Result<ListResult> ObjectStoreImpl::List(const std::string& bucket, const ListOp
 // ---------------- directories and links ----------------
 
 Result<ObjectInfo> ObjectStoreImpl::MakeDirectory(const std::string& bucket, const std::string& key,
-                                                  const PosixAttrs& attrs) {
+                                                  const PosixAttrs& attrs, Durability durability) {
   if (!IsDirKey(key)) return Status::InvalidArgument("directory keys end with '/'");
   S3XFS_RETURN_IF_ERROR(CheckKey(key));
   ObjectInfo out;
@@ -618,14 +618,14 @@ Result<ObjectInfo> ObjectStoreImpl::MakeDirectory(const std::string& bucket, con
     out = i;
     out.ino = ino;
     return Status::OK();
-  }));
+  }, durability));
   out.bucket = bucket;
   out.key = key;
   return out;
 }
 
 Status ObjectStoreImpl::Rename(const std::string& bucket, const std::string& from,
-                               const std::string& to, RenameFlags flags) {
+                               const std::string& to, RenameFlags flags, Durability durability) {
   S3XFS_RETURN_IF_ERROR(CheckKey(to));
   if (from == to) return Status::OK();
   if (IsDirKey(from) != IsDirKey(to))
@@ -676,11 +676,11 @@ Status ObjectStoreImpl::Rename(const std::string& bucket, const std::string& fro
     i.attrs.ctime_ns = Now();
     S3XFS_RETURN_IF_ERROR(t.UpdateInode(src->ino, i));
     return CleanupParents(t, bucket, from);
-  });
+  }, durability);
 }
 
 Result<ObjectInfo> ObjectStoreImpl::Link(const std::string& bucket, const std::string& existing,
-                                         const std::string& new_key) {
+                                         const std::string& new_key, Durability durability) {
   S3XFS_RETURN_IF_ERROR(CheckKey(new_key));
   ObjectInfo out;
   S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
@@ -699,29 +699,31 @@ Result<ObjectInfo> ObjectStoreImpl::Link(const std::string& bucket, const std::s
     out = i;
     out.ino = src->ino;
     return Status::OK();
-  }));
+  }, durability));
   out.bucket = bucket;
   out.key = new_key;
   return out;
 }
 
 Result<ObjectInfo> ObjectStoreImpl::Symlink(const std::string& bucket, const std::string& key,
-                                            const std::string& target, const PosixAttrs& attrs) {
+                                            const std::string& target, const PosixAttrs& attrs,
+                                            Durability durability) {
   ObjectInfo i = NewInode(InodeKind::kSymlink, attrs, 0777);
   i.symlink = target;
   i.size = target.size();
-  return MakeMetaInode(bucket, key, std::move(i));
+  return MakeMetaInode(bucket, key, std::move(i), durability);
 }
 
 Result<ObjectInfo> ObjectStoreImpl::MakeNode(const std::string& bucket, const std::string& key,
-                                             InodeKind kind, const PosixAttrs& attrs) {
+                                             InodeKind kind, const PosixAttrs& attrs,
+                                             Durability durability) {
   if (kind == InodeKind::kFile || kind == InodeKind::kDirectory || kind == InodeKind::kSymlink)
     return Status::InvalidArgument("MakeNode is for special files");
-  return MakeMetaInode(bucket, key, NewInode(kind, attrs, 0644));
+  return MakeMetaInode(bucket, key, NewInode(kind, attrs, 0644), durability);
 }
 
 Result<ObjectInfo> ObjectStoreImpl::MakeMetaInode(const std::string& bucket, const std::string& key,
-                                                  ObjectInfo i) {
+                                                  ObjectInfo i, Durability durability) {
   S3XFS_RETURN_IF_ERROR(CheckKey(key));
   if (IsDirKey(key)) return Status::InvalidArgument("special file keys cannot end with '/'");
   ObjectInfo out;
@@ -734,7 +736,7 @@ Result<ObjectInfo> ObjectStoreImpl::MakeMetaInode(const std::string& bucket, con
     out = i;
     out.ino = ino;
     return Status::OK();
-  }));
+  }, durability));
   out.bucket = bucket;
   out.key = key;
   return out;

@@ -68,23 +68,23 @@ class ObjectStoreImpl final : public ObjectStore {
   Result<ObjectInfo> Head(const std::string& bucket, const std::string& key) override;
   Result<std::unique_ptr<ObjectReader>> OpenReader(const std::string& bucket,
                                                    const std::string& key) override;
-  Status Delete(const std::string& bucket, const std::string& key) override;
+  Status Delete(const std::string& bucket, const std::string& key, Durability durability) override;
   Result<ObjectInfo> Copy(const std::string& src_bucket, const std::string& src_key,
                           const std::string& dst_bucket, const std::string& dst_key,
                           const CopyOptions& options) override;
   Result<ListResult> List(const std::string& bucket, const ListOptions& options) override;
 
   Result<ObjectInfo> MakeDirectory(const std::string& bucket, const std::string& key,
-                                   const PosixAttrs& attrs) override;
+                                   const PosixAttrs& attrs, Durability durability) override;
   Status Rename(const std::string& bucket, const std::string& from, const std::string& to,
-                RenameFlags flags) override;
+                RenameFlags flags, Durability durability) override;
   Result<ObjectInfo> Link(const std::string& bucket, const std::string& existing,
-                          const std::string& new_key) override;
+                          const std::string& new_key, Durability durability) override;
   Result<ObjectInfo> Symlink(const std::string& bucket, const std::string& key,
-                             const std::string& target, const PosixAttrs& attrs) override;
+                             const std::string& target, const PosixAttrs& attrs, Durability durability) override;
   // A metadata-only inode (symlink, fifo, ...) at a new key.
   Result<ObjectInfo> MakeMetaInode(const std::string& bucket, const std::string& key,
-                                   ObjectInfo inode);
+                                   ObjectInfo inode, Durability durability);
 
   Result<std::string> CreateMultipart(const std::string& bucket, const std::string& key,
                                       PutOptions options) override;
@@ -108,12 +108,12 @@ class ObjectStoreImpl final : public ObjectStore {
   Result<std::vector<Child>> ListChildren(InodeId dir, const std::string& after,
                                           size_t limit) override;
   Result<uint64_t> CountSubdirs(InodeId dir) override;
-  Status SetAttrs(InodeId ino, const PosixAttrs& attrs) override;
-  Status SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta) override;
+  Status SetAttrs(InodeId ino, const PosixAttrs& attrs, Durability durability) override;
+  Status SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta, Durability durability) override;
   Result<ObjectInfo> MakeNode(const std::string& bucket, const std::string& key, InodeKind kind,
-                              const PosixAttrs& attrs) override;
+                              const PosixAttrs& attrs, Durability durability) override;
   Result<std::vector<BlockUse>> FileLeaves(InodeId ino) override;
-  Result<ObjectInfo> UpdateContent(InodeId ino, const ContentUpdate& update) override;
+  Result<ObjectInfo> UpdateContent(InodeId ino, const ContentUpdate& update, Durability durability) override;
   std::unique_ptr<BlockWriter> NewBlockWriter() override;
   void OpenInode(InodeId ino) override { ReaderOpened(ino); }
   void CloseInode(InodeId ino) override { ReaderClosed(ino); }
@@ -121,6 +121,7 @@ class ObjectStoreImpl final : public ObjectStore {
   Status Unpin(const Cid& root) override;
   Result<GcStats> CollectGarbage(std::optional<std::chrono::milliseconds> grace) override;
   Result<FsckReport> Fsck(bool repair) override;
+  Status SyncLedger() override { return ledger_->Sync(); }
   BlockStore* blocks() override { return blocks_; }
   const DagOptions& dag_options() const override { return opt_.dag; }
 

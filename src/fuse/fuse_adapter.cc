@@ -441,7 +441,9 @@ fuse_lowlevel_ops MakeOps() {
   ops.opendir = OpOpendir;
   ops.readdir = OpReaddir;
   ops.releasedir = OpReleasedir;
-  ops.fsyncdir = [](fuse_req_t req, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(req, 0); };
+  ops.fsyncdir = [](fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+    fuse_reply_err(req, ErrnoOf(Fs(req)->SyncMetadata()));
+  };
   ops.statfs = OpStatfs;
   ops.setxattr = OpSetxattr;
   ops.getxattr = OpGetxattr;

@@ -153,10 +153,10 @@ class TxnImpl final : public LedgerTxn {
     return OneDentry(*s);
   }
   Status InsertDentry(const Dentry& d) override {
-    PREP(s, "INSERT INTO dentries(bucket, key, ino, parent, name, implicit) VALUES (?,?,?,?,?,?)");
+    PREP(s, "INSERT INTO dentries(bucket, key, ino, parent, name, implicit, dir) VALUES (?,?,?,?,?,?,?)");
     s->Bind(1, d.bucket).BindBlob(2, AsBytes(d.key)).Bind(3, static_cast<int64_t>(d.ino))
         .Bind(4, static_cast<int64_t>(d.parent)).BindBlob(5, AsBytes(d.name))
-        .Bind(6, d.implicit ? 1 : 0);
+        .Bind(6, d.implicit ? 1 : 0).Bind(7, !d.key.empty() && d.key.back() == '/' ? 1 : 0);
     return s->Exec();
   }
   Status DeleteDentry(const std::string& bucket, const std::string& key) override {
@@ -210,8 +210,7 @@ class TxnImpl final : public LedgerTxn {
     return out;
   }
   Result<uint64_t> CountSubdirs(InodeId parent) override {
-    PREP(s, "SELECT count(*) FROM dentries d JOIN inodes i ON i.ino = d.ino "
-            "WHERE d.parent=? AND i.kind=2");
+    PREP(s, "SELECT count(*) FROM dentries WHERE parent=? AND dir=1");
     s->Bind(1, static_cast<int64_t>(parent));
     s->Step();
     S3XFS_RETURN_IF_ERROR(s->status());
@@ -582,8 +581,13 @@ class LedgerImpl final : public Ledger {
   LedgerImpl(std::string path, std::unique_ptr<Db> writer, int version)
       : path_(std::move(path)), writer_(std::move(writer)), version_(version) {}
 
-  Status Write(const std::function<Status(LedgerTxn&)>& fn) override {
+  Status Write(const std::function<Status(LedgerTxn&)>& fn, Durability d) override {
     std::lock_guard<std::mutex> l(write_mu_);
+    if (d != mode_) {
+      S3XFS_RETURN_IF_ERROR(writer_->ExecScript(d == Durability::kDurable ? "PRAGMA synchronous=FULL"
+                                                                          : "PRAGMA synchronous=NORMAL"));
+      mode_ = d;
+    }
     S3XFS_RETURN_IF_ERROR(writer_->ExecScript("BEGIN IMMEDIATE"));
     TxnImpl txn(writer_.get());
     Status st = fn(txn);
@@ -616,9 +620,16 @@ class LedgerImpl final : public Ledger {
     return st;
   }
 
+  Status Sync() override {
+    // A checkpoint syncs the WAL (every relaxed commit in it) and copies it into the database.
+    std::lock_guard<std::mutex> l(write_mu_);
+    return writer_->ExecScript("PRAGMA wal_checkpoint(FULL)");
+  }
+
   int schema_version() const override { return version_; }
 
  private:
+  Durability mode_ = Durability::kDurable;
   std::string path_;
   std::mutex write_mu_;
   std::unique_ptr<Db> writer_;  // GUARDED_BY(write_mu_)

@@ -51,9 +51,11 @@ CREATE TABLE dentries(
   parent INTEGER NOT NULL,
   name BLOB NOT NULL,
   implicit INTEGER NOT NULL DEFAULT 0,
+  dir INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(bucket, key)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX dentries_by_parent ON dentries(parent, name) WHERE parent != 0;
+CREATE INDEX dentries_subdirs ON dentries(parent) WHERE dir = 1;
 CREATE INDEX dentries_by_ino ON dentries(ino);
 CREATE TABLE xattrs(
   ino INTEGER NOT NULL,

@@ -7,6 +7,11 @@
 // unchanged leaves as they are, builds the new root and commits it in one ledger transaction on
 // the same inode. fsync returns after the blocks are durable and the commit is done.
 //
+// Durability: namespace changes and close() commit with relaxed durability, like a local
+// filesystem's metadata: ordered, and durable at the next fsync/fsyncdir/unmount. Every commit
+// only references blocks that are already durable, so a crash loses recent changes but never
+// leaves a reference to missing data. fsync/fdatasync commit durably.
+//
 // Permission checks are the kernel's (the mount uses default_permissions); this layer enforces
 // the namespace rules (ENOTEMPTY, EISDIR, ...).
 //
@@ -74,8 +79,10 @@ class FileSystem {
   Status Flush(uint64_t fh);  // close(2): commit dirty data
   Status Fsync(uint64_t fh);  // durable and committed when it returns
   Status Release(uint64_t fh);
-  // Commits every file's dirty data (unmount, timer).
+  // Commits every file's dirty data and makes all metadata durable (unmount, timer).
   Status FlushAll();
+  // fsyncdir: makes metadata changes so far durable.
+  Status SyncMetadata();
 
   // Extended attributes: user.* (the S3 user metadata) and user.ipfs.cid (read-only).
   Result<std::string> GetXattr(InodeId ino, const std::string& name);
@@ -94,7 +101,7 @@ class FileSystem {
   std::shared_ptr<OpenFile> FileFor(uint64_t fh);
   std::shared_ptr<OpenFile> OpenFileFor(InodeId ino);  // nullptr if not open
   Status LoadLocked(OpenFile& f);
-  Status FlushLocked(OpenFile& f);
+  Status FlushLocked(OpenFile& f, Durability durability);
   Status MakeDirtyLocked(OpenFile& f, uint64_t idx);
   Status ReadChunkLocked(OpenFile& f, uint64_t idx, Bytes* out);
   Status TruncateLocked(OpenFile& f, uint64_t size);

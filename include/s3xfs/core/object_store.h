@@ -49,6 +49,7 @@ struct PutOptions {
   std::optional<PosixAttrs> attrs;       // default: 0644 (files), owner 0, times = now
   std::optional<std::string> content_md5;  // raw 16 bytes; mismatch -> BadDigest, nothing stored
   bool if_none_match_star = false;         // fail with PreconditionFailed if the key exists
+  Durability durability = Durability::kDurable;  // of the commit (the blocks are always durable)
   std::optional<std::string> if_match;     // etag the current version must have
 };
 
@@ -132,7 +133,8 @@ class ObjectStore {
                     uint64_t length = UINT64_MAX);
   // S3 DeleteObject: OK when absent. Deleting a directory marker "d/" with children leaves the
   // children (S3 semantics); the directory becomes implicit.
-  virtual Status Delete(const std::string& bucket, const std::string& key) = 0;
+  virtual Status Delete(const std::string& bucket, const std::string& key,
+      Durability durability = Durability::kDurable) = 0;
   // Shares the source's blocks (reference counts raised); no data is copied. Copying a key onto
   // itself with replace_metadata changes only the metadata.
   virtual Result<ObjectInfo> Copy(const std::string& src_bucket, const std::string& src_key,
@@ -143,17 +145,21 @@ class ObjectStore {
   // ---- directories and links (key-level; the FUSE front end maps paths to keys) ----
   // Creates the marker object "dir/" (key must end with '/').
   virtual Result<ObjectInfo> MakeDirectory(const std::string& bucket, const std::string& key,
-                                           const PosixAttrs& attrs) = 0;
+                                           const PosixAttrs& attrs,
+      Durability durability = Durability::kDurable) = 0;
   // Renames a file ("a/b") or a whole directory ("a/" -> "c/") in one transaction; blocks never
   // move. Directory targets must be absent or empty (DirectoryNotEmpty); a file cannot replace
   // a directory (IsDirectory) or vice versa (NotDirectory).
   virtual Status Rename(const std::string& bucket, const std::string& from, const std::string& to,
-                        RenameFlags flags = RenameFlags::kNone) = 0;
+                        RenameFlags flags = RenameFlags::kNone,
+      Durability durability = Durability::kDurable) = 0;
   // A second key for the same inode (hard link). Exists if `new_key` exists.
   virtual Result<ObjectInfo> Link(const std::string& bucket, const std::string& existing,
-                                  const std::string& new_key) = 0;
+                                  const std::string& new_key,
+      Durability durability = Durability::kDurable) = 0;
   virtual Result<ObjectInfo> Symlink(const std::string& bucket, const std::string& key,
-                                     const std::string& target, const PosixAttrs& attrs) = 0;
+                                     const std::string& target, const PosixAttrs& attrs,
+      Durability durability = Durability::kDurable) = 0;
 
   // ---- multipart ----
   virtual Result<std::string> CreateMultipart(const std::string& bucket, const std::string& key,
@@ -196,12 +202,15 @@ class ObjectStore {
   // Number of subdirectories (for a directory's nlink).
   virtual Result<uint64_t> CountSubdirs(InodeId dir) = 0;
   // chmod/chown/utimens: replaces the POSIX attributes (ctime as given).
-  virtual Status SetAttrs(InodeId ino, const PosixAttrs& attrs) = 0;
+  virtual Status SetAttrs(InodeId ino, const PosixAttrs& attrs,
+      Durability durability = Durability::kDurable) = 0;
   // xattrs user.*: replaces the user metadata.
-  virtual Status SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta) = 0;
+  virtual Status SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta,
+      Durability durability = Durability::kDurable) = 0;
   // A special file (fifo, socket, device) as a metadata-only inode under key.
   virtual Result<ObjectInfo> MakeNode(const std::string& bucket, const std::string& key,
-                                      InodeKind kind, const PosixAttrs& attrs) = 0;
+                                      InodeKind kind, const PosixAttrs& attrs,
+      Durability durability = Durability::kDurable) = 0;
   // The leaves of a file inode, in order (the write-back cache's committed chunk list).
   virtual Result<std::vector<BlockUse>> FileLeaves(InodeId ino) = 0;
   // New content for an existing file inode, committed in place (same inode number, so st_ino is
@@ -213,7 +222,8 @@ class ObjectStore {
     std::vector<BlockUse> nodes;
     int64_t mtime_ns = 0;  // 0: now
   };
-  virtual Result<ObjectInfo> UpdateContent(InodeId ino, const ContentUpdate& update) = 0;
+  virtual Result<ObjectInfo> UpdateContent(InodeId ino, const ContentUpdate& update,
+      Durability durability = Durability::kDurable) = 0;
   // Writes blocks ahead of a commit (UpdateContent): each is durable when Put returns and is
   // protected from GC until the writer is destroyed, which must happen after the commit.
   class BlockWriter {
@@ -241,6 +251,9 @@ class ObjectStore {
   // nothing references, and deletes orphan blocks. Never deletes referenced data.
   virtual Result<FsckReport> Fsck(bool repair) = 0;
 
+  // Makes every relaxed commit so far durable (fsync of a file whose data is already
+  // committed, fsyncdir).
+  virtual Status SyncLedger() = 0;
   virtual BlockStore* blocks() = 0;
   virtual const DagOptions& dag_options() const = 0;
 };

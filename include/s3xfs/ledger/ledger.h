@@ -147,13 +147,23 @@ class LedgerTxn {
   virtual Result<std::optional<InodeId>> RemovePin(const Cid& root) = 0;
 };
 
+// How durable a commit must be when Write returns.
+enum class Durability {
+  kDurable,  // on stable storage (synchronous=FULL): S3 acknowledgements, fsync
+  kRelaxed,  // ordered but may be lost in a crash until the next durable commit
+             // (synchronous=NORMAL): metadata changes the kernel does not require to persist
+};
+
 class Ledger {
  public:
   static Result<std::unique_ptr<Ledger>> Open(const std::string& path);
   virtual ~Ledger() = default;
   // Runs fn in one write transaction (BEGIN IMMEDIATE); commits when fn returns OK, rolls back
   // otherwise and returns fn's status. The commit is durable when Write returns OK.
-  virtual Status Write(const std::function<Status(LedgerTxn&)>& fn) = 0;
+  virtual Status Write(const std::function<Status(LedgerTxn&)>& fn,
+                       Durability durability = Durability::kDurable) = 0;
+  // Makes every relaxed commit so far durable.
+  virtual Status Sync() = 0;
   // Runs fn in a read transaction on a pooled connection.
   virtual Status Read(const std::function<Status(LedgerTxn&)>& fn) = 0;
   virtual int schema_version() const = 0;
