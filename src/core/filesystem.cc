@@ -624,8 +624,9 @@ Result<std::string> FileSystem::GetXattr(InodeId ino, const std::string& name) {
 
 Result<std::vector<std::string>> FileSystem::ListXattr(InodeId ino) {
   S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, store_->StatInode(ino));
+  // user.ipfs.cid is readable by name but not listed: tools that copy every listed attribute
+  // (cp -a, rsync -X) would otherwise try to write it, or carry a stale CID elsewhere.
   std::vector<std::string> out;
-  if (!i.cid.empty()) out.push_back(kCidXattr);
   for (const auto& [k, v] : i.meta.user) out.push_back("user." + k);
   return out;
 }

@@ -156,9 +156,10 @@ Result<ObjectInfo> ObjectStoreImpl::UpdateContent(InodeId ino, const ContentUpda
     i->size = u.root.file_size;
     i->cid = u.root.cid;
     i->etag = u.etag;
-    int64_t now = Now();
-    i->attrs.mtime_ns = u.mtime_ns ? u.mtime_ns : now;
-    i->attrs.ctime_ns = std::max(i->attrs.mtime_ns, now);
+    // The data changed at the time of the last write: mtime and ctime both take it (ctime never
+    // moves backwards past a later chmod/chown).
+    i->attrs.mtime_ns = u.mtime_ns ? u.mtime_ns : Now();
+    i->attrs.ctime_ns = std::max(i->attrs.ctime_ns, i->attrs.mtime_ns);
     i->generation++;
     S3XFS_RETURN_IF_ERROR(t.UpdateInode(ino, *i));
     out = *i;

@@ -229,11 +229,24 @@ Status ObjectStoreImpl::PlaceDentry(LedgerTxn& t, const BucketInfo& b, const std
     d.parent = parent;
     d.name = name;
   }
-  return t.InsertDentry(d);
+  S3XFS_RETURN_IF_ERROR(t.InsertDentry(d));
+  return t.TouchInode(parent, Now());
+}
+
+Status ObjectStoreImpl::TouchParent(LedgerTxn& t, const std::string& bucket,
+                                    const std::string& key) {
+  std::string parent = keys::ParentKey(key);
+  if (parent.empty()) {
+    S3XFS_ASSIGN_OR_RETURN(auto b, t.GetBucket(bucket));
+    return b ? t.TouchInode(b->root_ino, Now()) : Status::OK();
+  }
+  S3XFS_ASSIGN_OR_RETURN(auto d, t.Lookup(bucket, parent));
+  return d ? t.TouchInode(d->ino, Now()) : Status::OK();
 }
 
 Status ObjectStoreImpl::CleanupParents(LedgerTxn& t, const std::string& bucket,
                                        const std::string& key) {
+  S3XFS_RETURN_IF_ERROR(TouchParent(t, bucket, key));
   for (std::string dir = keys::ParentKey(key); !dir.empty(); dir = keys::ParentKey(dir)) {
     S3XFS_ASSIGN_OR_RETURN(auto d, t.Lookup(bucket, dir));
     if (!d || !d->implicit) return Status::OK();

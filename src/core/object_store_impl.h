@@ -140,6 +140,9 @@ class ObjectStoreImpl final : public ObjectStore {
   // Places a new dentry for key (creating implicit parent directories); parent 0 when the key
   // cannot be a path or its name is taken by a different kind of entry.
   Status PlaceDentry(LedgerTxn& t, const BucketInfo& b, const std::string& key, InodeId ino);
+  // The directory holding key's entry (its bucket's root for top-level keys) changed: POSIX
+  // updates its mtime and ctime.
+  Status TouchParent(LedgerTxn& t, const std::string& bucket, const std::string& key);
   // Removes implicit directories above key that became empty.
   Status CleanupParents(LedgerTxn& t, const std::string& bucket, const std::string& key);
   // Drops one link of ino; frees it (or defers to its last reader) when none remain.

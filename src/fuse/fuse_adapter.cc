@@ -152,11 +152,12 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   if (to_set & FUSE_SET_ATTR_GID) r.gid = attr->st_gid;
   if (to_set & FUSE_SET_ATTR_SIZE) r.size = static_cast<uint64_t>(attr->st_size);
   auto ns = [](const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; };
-  if (to_set & FUSE_SET_ATTR_ATIME_NOW) r.atime_ns = NowNs();
+  const int64_t now = NowNs();  // one clock reading: "now" times and ctime agree exactly
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) r.atime_ns = now;
   else if (to_set & FUSE_SET_ATTR_ATIME) r.atime_ns = ns(attr->st_atim);
-  if (to_set & FUSE_SET_ATTR_MTIME_NOW) r.mtime_ns = NowNs();
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) r.mtime_ns = now;
   else if (to_set & FUSE_SET_ATTR_MTIME) r.mtime_ns = ns(attr->st_mtim);
-  if (to_set & FUSE_SET_ATTR_CTIME) r.ctime_ns = ns(attr->st_ctim);
+  r.ctime_ns = (to_set & FUSE_SET_ATTR_CTIME) ? ns(attr->st_ctim) : now;
   auto res = Fs(req)->SetAttr(ino, r);
   if (!res.ok()) {
     fuse_reply_err(req, ErrnoOf(res.status()));

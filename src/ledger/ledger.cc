@@ -122,6 +122,11 @@ class TxnImpl final : public LedgerTxn {
     s->Bind(1, static_cast<int64_t>(nlink)).Bind(2, static_cast<int64_t>(ino));
     return s->Exec();
   }
+  Status TouchInode(InodeId ino, int64_t now_ns) override {
+    PREP(s, "UPDATE inodes SET mtime_ns = ?, ctime_ns = ? WHERE ino = ?");
+    s->Bind(1, now_ns).Bind(2, now_ns).Bind(3, static_cast<int64_t>(ino));
+    return s->Exec();
+  }
   Status DeleteInode(InodeId ino) override {
     PREP(s, "DELETE FROM inodes WHERE ino = ?");
     s->Bind(1, static_cast<int64_t>(ino));

@@ -16,7 +16,7 @@ CREATE TABLE buckets(
   snapshot_cid BLOB
 );
 CREATE TABLE inodes(
-  ino INTEGER PRIMARY KEY,
+  ino INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the kernel may still hold old numbers
   kind INTEGER NOT NULL,
   mode INTEGER NOT NULL,
   uid INTEGER NOT NULL,

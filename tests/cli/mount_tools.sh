@@ -56,8 +56,8 @@ done
 
 if command -v fio >/dev/null; then
   step "fio random write + crc32c verify"
-  fio --name=verify --directory="$B" --rw=randwrite --bs=4k --size=16m --verify=crc32c \
-      --do_verify=1 --ioengine=psync --end_fsync=1 --output="$tmp/fio.txt" >/dev/null ||
+  (cd "$tmp" && fio --name=verify --directory="$B" --rw=randwrite --bs=4k --size=16m --verify=crc32c \
+      --do_verify=1 --ioengine=psync --end_fsync=1 --output="$tmp/fio.txt" >/dev/null) ||
     { cat "$tmp/fio.txt"; fail "fio verify"; }
   grep -q "err= 0" "$tmp/fio.txt" || { cat "$tmp/fio.txt"; fail "fio reported errors"; }
 fi

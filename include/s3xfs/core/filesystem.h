@@ -84,7 +84,8 @@ class FileSystem {
   // fsyncdir: makes metadata changes so far durable.
   Status SyncMetadata();
 
-  // Extended attributes: user.* (the S3 user metadata) and user.ipfs.cid (read-only).
+  // Extended attributes: user.* (the S3 user metadata) and user.ipfs.cid (read-only, readable
+  // by name, not listed).
   Result<std::string> GetXattr(InodeId ino, const std::string& name);
   Result<std::vector<std::string>> ListXattr(InodeId ino);
   Status SetXattr(InodeId ino, const std::string& name, const std::string& value, int flags);

@@ -80,6 +80,8 @@ class LedgerTxn {
   // Rewrites size, etag, cid, symlink, meta (system + user), attrs, generation, nlink.
   virtual Status UpdateInode(InodeId ino, const ObjectInfo& info) = 0;
   virtual Status SetNlink(InodeId ino, uint32_t nlink) = 0;
+  // mtime = ctime = now_ns (a directory whose entries changed).
+  virtual Status TouchInode(InodeId ino, int64_t now_ns) = 0;
   virtual Status DeleteInode(InodeId ino) = 0;
   // Inodes with nlink == 0 that still hold block references (crash leftovers, parts).
   virtual Result<std::vector<InodeId>> UnlinkedInodes() = 0;
