@@ -12,7 +12,7 @@ data=$tmp/data
 mkdir -p "$mnt"
 cleanup() {
   fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
-  rm -rf -- "$tmp"
+  rm -rf -- "$tmp" 2>/dev/null || true
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }

@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/s3xfs-posix.XXXXXX")
 chmod 755 "$tmp"
 mkdir -p "$tmp/mnt"
-trap 'fusermount3 -u "$tmp/mnt" 2>/dev/null || umount -l "$tmp/mnt" 2>/dev/null || true; rm -rf -- "$tmp"' EXIT
+trap 'fusermount3 -u "$tmp/mnt" 2>/dev/null || umount -l "$tmp/mnt" 2>/dev/null || true; rm -rf -- "$tmp" 2>/dev/null || true' EXIT
 "$S3XFS" mount --data-dir "$tmp/data" "$tmp/mnt"
 mkdir "$tmp/mnt/posix"
 chmod 755 "$tmp/mnt/posix"
