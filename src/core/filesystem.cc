@@ -79,9 +79,42 @@ bool ValidName(const std::string& n) {
 }  // namespace
 
 FileSystem::FileSystem(ObjectStore* store, FsOptions options)
-    : store_(store), opt_(std::move(options)), chunk_(store->dag_options().chunk_size) {}
+    : store_(store), opt_(std::move(options)), chunk_(store->dag_options().chunk_size) {
+  if (opt_.flush_interval.count() > 0) timer_ = std::thread([this] { TimerLoop(); });
+}
 
-FileSystem::~FileSystem() { FlushAll(); }
+FileSystem::~FileSystem() {
+  {
+    std::lock_guard<std::mutex> l(timer_mu_);
+    stopping_ = true;
+  }
+  timer_cv_.notify_all();
+  if (timer_.joinable()) timer_.join();
+  FlushAll();
+}
+
+void FileSystem::TimerLoop() {
+  const auto tick = std::max(std::chrono::milliseconds(100), opt_.flush_interval / 5);
+  std::unique_lock<std::mutex> l(timer_mu_);
+  while (!timer_cv_.wait_for(l, tick, [&] { return stopping_; })) {
+    l.unlock();
+    std::vector<std::shared_ptr<OpenFile>> all;
+    {
+      std::lock_guard<std::mutex> fl(files_mu_);
+      for (auto& [ino, f] : files_) all.push_back(f);
+    }
+    const int64_t cutoff = Now() - std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       opt_.flush_interval).count();
+    for (auto& f : all) {
+      std::lock_guard<std::mutex> fl(f->mu);
+      if (f->changed && f->mtime_ns && f->mtime_ns < cutoff) {
+        // Errors stay with the file: close/fsync will retry and report them.
+        (void)FlushLocked(*f, Durability::kRelaxed);
+      }
+    }
+    l.lock();
+  }
+}
 
 Result<std::unique_ptr<FileSystem>> FileSystem::Create(ObjectStore* store, const FsOptions& options) {
   if (options.cache_dir.empty()) return Status::InvalidArgument("no cache directory");

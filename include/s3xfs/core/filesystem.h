@@ -21,6 +21,8 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <thread>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -37,6 +39,9 @@ namespace s3xfs {
 struct FsOptions {
   std::string cache_dir;              // dirty chunk files live here
   uint64_t dirty_limit = 256u << 20;  // a file with more dirty bytes is flushed
+  // A file still open whose last write is older than this is flushed by a background thread
+  // (0 disables the timer).
+  std::chrono::milliseconds flush_interval{std::chrono::seconds(5)};
 };
 
 struct SetAttrRequest {
@@ -109,9 +114,15 @@ class FileSystem {
   void Overlay(ObjectInfo* info);
   int64_t Now() const;
 
+  void TimerLoop();
+
   ObjectStore* store_;
   FsOptions opt_;
   const size_t chunk_;
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  bool stopping_ = false;  // GUARDED_BY(timer_mu_)
+  std::thread timer_;
   std::mutex files_mu_;
   std::unordered_map<InodeId, std::shared_ptr<OpenFile>> files_;  // GUARDED_BY(files_mu_)
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;  // GUARDED_BY(files_mu_)
