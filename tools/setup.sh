@@ -15,11 +15,17 @@ deb_build=(g++ meson ninja-build pkg-config libssl-dev libsqlite3-dev libfuse3-d
   libboost-program-options-dev libboost-dev libspdlog-dev libgtest-dev libgmock-dev)
 # Tests: openssl (ChaCha20 vectors), node/npm (reference importer, ipfs-car), time (RSS),
 # and the tools run on the mount (rsync, git, sqlite3, fio, attr for xattrs).
-deb_test=(openssl nodejs npm time python3 rsync git sqlite3 fio attr util-linux)
+deb_test=(openssl time python3 rsync git sqlite3 fio attr util-linux)
+# Node.js and npm: any installation will do (the machine may have its own, which conflicts with
+# Debian's packages); Debian's are installed only when the commands are missing.
+node_pkgs=(nodejs npm)
 
 missing=()
 wanted=("${deb_build[@]}")
 ((test_deps)) && wanted+=("${deb_test[@]}")
+if ((test_deps)) && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
+  wanted+=("${node_pkgs[@]}")
+fi
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

@@ -151,7 +151,7 @@ Result<ObjectInfo> ObjectStoreImpl::UpdateContent(InodeId ino, const ContentUpda
           .With(Status::Reason::kIsDirectory);
     // Old references go, new ones come, in one transaction: a block shared by both versions
     // passes through zero only inside it, where GC cannot see it.
-    S3XFS_RETURN_IF_ERROR(t.ReleaseUses(ino, Now()));
+    S3XFS_RETURN_IF_ERROR(ReleaseContent(t, ino));
     S3XFS_RETURN_IF_ERROR(t.AddUses(ino, u.leaves, u.nodes));
     i->size = u.root.file_size;
     i->cid = u.root.cid;

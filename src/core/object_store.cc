@@ -273,6 +273,25 @@ Status ObjectStoreImpl::FreeInode(LedgerTxn& t, InodeId ino) {
   return t.DeleteInode(ino);
 }
 
+Status ObjectStoreImpl::ReleaseContent(LedgerTxn& t, InodeId ino) {
+  bool open;
+  {
+    std::lock_guard<std::mutex> l(open_mu_);
+    open = open_.count(ino) > 0;
+  }
+  if (open) {
+    ObjectInfo ghost;
+    ghost.kind = InodeKind::kFile;
+    ghost.nlink = 0;
+    S3XFS_ASSIGN_OR_RETURN(InodeId g, t.InsertInode(ghost));
+    S3XFS_RETURN_IF_ERROR(t.CopyUses(ino, g));
+    // If this transaction rolls back, the ghost does not exist and freeing it later is a no-op.
+    std::lock_guard<std::mutex> l(open_mu_);
+    ghosts_[ino].push_back(g);
+  }
+  return t.ReleaseUses(ino, Now());
+}
+
 Status ObjectStoreImpl::Unlink(LedgerTxn& t, InodeId ino) {
   S3XFS_ASSIGN_OR_RETURN(uint32_t links, t.CountLinks(ino));
   if (links == 0) return FreeInode(t, ino);
@@ -352,7 +371,7 @@ Result<ObjectInfo> ObjectStoreImpl::CommitContent(const CommitTarget& target, Bu
       // "dir/" written over S3 onto an existing directory: it becomes (or stays) an explicit
       // marker; its inode, and so its children, stay where they are.
       S3XFS_ASSIGN_OR_RETURN(ObjectInfo di, t.GetInode(old->ino));
-      S3XFS_RETURN_IF_ERROR(t.ReleaseUses(old->ino, Now()));
+      S3XFS_RETURN_IF_ERROR(ReleaseContent(t, old->ino));
       di.size = c.root.file_size;
       di.cid = c.root.cid;
       di.etag = c.md5_hex;
@@ -417,10 +436,27 @@ Result<ObjectInfo> ObjectStoreImpl::Head(const std::string& bucket, const std::s
 
 Result<std::unique_ptr<ObjectReader>> ObjectStoreImpl::OpenReader(const std::string& bucket,
                                                                   const std::string& key) {
-  S3XFS_ASSIGN_OR_RETURN(ObjectInfo info, Head(bucket, key));
-  if (info.kind != InodeKind::kFile && info.kind != InodeKind::kDirectory)
-    return Status::InvalidArgument(key + " is not a regular object");
-  return std::unique_ptr<ObjectReader>(new ReaderImpl(this, std::move(info)));
+  // Register the reader, then check the key still names the same version: an overwrite and GC
+  // between the lookup and the registration must not take the version away from the reader.
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    S3XFS_ASSIGN_OR_RETURN(ObjectInfo info, Head(bucket, key));
+    if (info.kind != InodeKind::kFile && info.kind != InodeKind::kDirectory)
+      return Status::InvalidArgument(key + " is not a regular object");
+    auto reader = std::make_unique<ReaderImpl>(this, info);
+    // The re-check runs under the ledger's write lock: a transaction that freed this version
+    // either committed before it (we see the change and retry) or starts after it (and then
+    // finds the reader registered, so it defers the free).
+    bool current = false;
+    S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
+      S3XFS_ASSIGN_OR_RETURN(auto d, t.Lookup(bucket, key));
+      if (!d || d->ino != info.ino) return Status::OK();
+      auto now = t.GetInode(d->ino);
+      current = now.ok() && now->generation == info.generation;
+      return Status::OK();
+    }, Durability::kRelaxed));
+    if (current) return std::unique_ptr<ObjectReader>(std::move(reader));
+  }
+  return Status::Unavailable("object " + key + " keeps changing; try again");
 }
 
 void ObjectStoreImpl::ReaderOpened(InodeId ino) {
@@ -430,6 +466,7 @@ void ObjectStoreImpl::ReaderOpened(InodeId ino) {
 
 void ObjectStoreImpl::ReaderClosed(InodeId ino) {
   bool free_now = false;
+  std::vector<InodeId> ghosts;
   {
     std::lock_guard<std::mutex> l(open_mu_);
     auto it = open_.find(ino);
@@ -437,7 +474,23 @@ void ObjectStoreImpl::ReaderClosed(InodeId ino) {
     if (--it->second == 0) {
       open_.erase(it);
       free_now = free_on_close_.erase(ino) > 0;
+      auto g = ghosts_.find(ino);
+      if (g != ghosts_.end()) {
+        ghosts = std::move(g->second);
+        ghosts_.erase(g);
+      }
     }
+  }
+  if (!ghosts.empty()) {
+    // Content replaced while this reader had it: its blocks go now (after the GC grace).
+    ledger_->Write([&](LedgerTxn& t) -> Status {
+      for (InodeId g : ghosts) {
+        if (!t.GetInode(g).ok()) continue;
+        S3XFS_RETURN_IF_ERROR(t.ReleaseUses(g, Now()));
+        S3XFS_RETURN_IF_ERROR(t.DeleteInode(g));
+      }
+      return Status::OK();
+    });
   }
   if (free_now) {
     // On failure the inode stays unlinked; Recover() frees it at the next start.
@@ -463,7 +516,8 @@ Status ObjectStoreImpl::Delete(const std::string& bucket, const std::string& key
       S3XFS_ASSIGN_OR_RETURN(auto under, t.Scan(bucket, key, false, 1));
       if (busy || (!under.empty() && keys::StartsWith(under[0].key, key))) {
         // The marker goes; the directory stays, implied by its children.
-        S3XFS_RETURN_IF_ERROR(t.ReleaseUses(d->ino, Now()));
+        S3XFS_RETURN_IF_ERROR(ReleaseContent(t, d->ino));
+        i.generation++;
         i.size = 0;
         i.cid = Cid();
         i.etag.clear();
@@ -522,7 +576,23 @@ Result<ObjectInfo> ObjectStoreImpl::Copy(const std::string& src_bucket, const st
     i.meta = options.replace_metadata ? options.meta : src.meta;
     if (IsDirKey(dst_key)) {
       S3XFS_ASSIGN_OR_RETURN(auto existing, t.Lookup(dst_bucket, dst_key));
-      if (existing) return Status::InvalidArgument("copy onto an existing directory is not supported");
+      if (existing) {
+        // The directory (and its children) stay; the marker object takes the new content.
+        S3XFS_ASSIGN_OR_RETURN(ObjectInfo di, t.GetInode(existing->ino));
+        S3XFS_RETURN_IF_ERROR(ReleaseContent(t, existing->ino));
+        di.size = src.size;
+        di.cid = src.cid;
+        di.etag = src.etag;
+        di.meta = i.meta;
+        di.attrs.mtime_ns = di.attrs.ctime_ns = now;
+        di.generation++;
+        S3XFS_RETURN_IF_ERROR(t.UpdateInode(existing->ino, di));
+        S3XFS_RETURN_IF_ERROR(t.CopyUses(sd->ino, existing->ino));
+        S3XFS_RETURN_IF_ERROR(t.SetImplicit(dst_bucket, dst_key, false));
+        out = di;
+        out.ino = existing->ino;
+        return Status::OK();
+      }
     }
     S3XFS_ASSIGN_OR_RETURN(InodeId ino, t.InsertInode(i));
     S3XFS_RETURN_IF_ERROR(t.CopyUses(sd->ino, ino));
@@ -539,6 +609,10 @@ Result<ObjectInfo> ObjectStoreImpl::Copy(const std::string& src_bucket, const st
 Result<ListResult> ObjectStoreImpl::List(const std::string& bucket, const ListOptions& o) {
   ListResult res;
   const uint32_t max = std::min<uint32_t>(o.max_keys, 1000);
+  if (max == 0) {
+    S3XFS_RETURN_IF_ERROR(HeadBucket(bucket).status());
+    return res;  // S3 answers max-keys=0 with an empty, untruncated page
+  }
   S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
     S3XFS_RETURN_IF_ERROR(NeedBucket(t, bucket).status());
     std::string from = o.prefix;
@@ -558,7 +632,10 @@ Result<ListResult> ObjectStoreImpl::List(const std::string& bucket, const ListOp
     }
     size_t entries = 0;
     std::string last;  // last key or prefix added
-    const size_t batch = std::min<size_t>(max + 1, 1001);
+    // Small scans after each common-prefix seek (a group usually yields one row), doubling
+    // while rows keep being used.
+    const size_t max_batch = std::min<size_t>(max + 1, 1001);
+    size_t batch = std::min<size_t>(max_batch, 32);
     for (;;) {
       S3XFS_ASSIGN_OR_RETURN(auto rows, t.Scan(bucket, from, inclusive, batch));
       if (rows.empty()) return Status::OK();
@@ -598,6 +675,7 @@ Result<ListResult> ObjectStoreImpl::List(const std::string& bucket, const ListOp
         ++entries;
       }
       if (!reseek && rows.size() < batch) return Status::OK();
+      batch = reseek ? std::min<size_t>(max_batch, 32) : std::min(max_batch, batch * 2);
     }
   }));
   if (res.truncated) {

@@ -148,6 +148,9 @@ class ObjectStoreImpl final : public ObjectStore {
   // Drops one link of ino; frees it (or defers to its last reader) when none remain.
   Status Unlink(LedgerTxn& t, InodeId ino);
   Status FreeInode(LedgerTxn& t, InodeId ino);
+  // Drops ino's block references (its content is being replaced in place). When readers have
+  // ino open, a hidden inode takes the references over until the last of them closes.
+  Status ReleaseContent(LedgerTxn& t, InodeId ino);
   // Points key at ino, replacing what was there (the old inode loses a link).
   Status BindKey(LedgerTxn& t, const BucketInfo& b, const std::string& key, InodeId ino);
   Result<BucketInfo> NeedBucket(LedgerTxn& t, const std::string& bucket);
@@ -162,6 +165,7 @@ class ObjectStoreImpl final : public ObjectStore {
   std::mutex open_mu_;
   std::unordered_map<InodeId, int> open_;           // GUARDED_BY(open_mu_)
   std::unordered_set<InodeId> free_on_close_;       // GUARDED_BY(open_mu_)
+  std::unordered_map<InodeId, std::vector<InodeId>> ghosts_;  // GUARDED_BY(open_mu_)
   std::mutex gc_run_mu_;                            // one GC/fsck at a time
 };
 

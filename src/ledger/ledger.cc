@@ -153,7 +153,7 @@ class TxnImpl final : public LedgerTxn {
     return OneDentry(*s);
   }
   Result<std::optional<Dentry>> LookupChild(InodeId parent, const std::string& name) override {
-    PREP(s, "SELECT bucket, key, ino, parent, name, implicit FROM dentries WHERE parent=? AND name=?");
+    PREP(s, "SELECT bucket, key, ino, parent, name, implicit FROM dentries WHERE parent=? AND name=? AND parent != 0");
     s->Bind(1, static_cast<int64_t>(parent)).BindBlob(2, AsBytes(name));
     return OneDentry(*s);
   }
@@ -175,7 +175,7 @@ class TxnImpl final : public LedgerTxn {
     return s->Exec();
   }
   Result<bool> HasChildren(InodeId dir) override {
-    PREP(s, "SELECT 1 FROM dentries WHERE parent=? LIMIT 1");
+    PREP(s, "SELECT 1 FROM dentries WHERE parent=? AND parent != 0 LIMIT 1");
     s->Bind(1, static_cast<int64_t>(dir));
     bool any = s->Step();
     S3XFS_RETURN_IF_ERROR(s->status());
@@ -207,7 +207,7 @@ class TxnImpl final : public LedgerTxn {
   Result<std::vector<Dentry>> Children(InodeId parent, const std::string& after,
                                        size_t limit) override {
     PREP(s, "SELECT bucket, key, ino, parent, name, implicit FROM dentries "
-            "WHERE parent=? AND name>? ORDER BY name LIMIT ?");
+            "WHERE parent=? AND parent != 0 AND name>? ORDER BY name LIMIT ?");
     s->Bind(1, static_cast<int64_t>(parent)).BindBlob(2, AsBytes(after)).Bind(3, static_cast<int64_t>(limit));
     std::vector<Dentry> out;
     while (s->Step()) out.push_back(DentryRow(*s));
