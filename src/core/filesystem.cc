@@ -141,6 +141,17 @@ Result<std::pair<std::string, std::string>> FileSystem::DirPrefix(InodeId dir) {
   return std::make_pair(d.bucket, d.key);
 }
 
+// New entries in a set-group-ID directory take its group; new subdirectories keep the bit.
+PosixAttrs FileSystem::Inherit(InodeId parent, PosixAttrs attrs, bool dir) {
+  if (parent == kRootInode) return attrs;
+  auto p = store_->StatInode(parent);
+  if (p.ok() && (p->attrs.mode & S_ISGID)) {
+    attrs.gid = p->attrs.gid;
+    if (dir) attrs.mode |= S_ISGID;
+  }
+  return attrs;
+}
+
 Result<ObjectInfo> FileSystem::Child(InodeId parent, const std::string& name) {
   S3XFS_ASSIGN_OR_RETURN(auto c, store_->LookupChild(parent, name));
   if (!c) return NoEntry(name);
@@ -194,7 +205,7 @@ Result<ObjectInfo> FileSystem::MakeDir(InodeId parent, const std::string& name,
   S3XFS_ASSIGN_OR_RETURN(auto dp, DirPrefix(parent));
   S3XFS_ASSIGN_OR_RETURN(auto existing, store_->LookupChild(parent, name));
   if (existing) return Status::AlreadyExists(name + " exists").With(Reason::kExists);
-  S3XFS_ASSIGN_OR_RETURN(ObjectInfo d, store_->MakeDirectory(dp.first, dp.second + name + "/", attrs, Durability::kRelaxed));
+  S3XFS_ASSIGN_OR_RETURN(ObjectInfo d, store_->MakeDirectory(dp.first, dp.second + name + "/", Inherit(parent, attrs, true), Durability::kRelaxed));
   Overlay(&d);
   return d;
 }
@@ -205,7 +216,7 @@ Result<ObjectInfo> FileSystem::MakeNode(InodeId parent, const std::string& name,
   S3XFS_ASSIGN_OR_RETURN(auto dp, DirPrefix(parent));
   S3XFS_ASSIGN_OR_RETURN(auto existing, store_->LookupChild(parent, name));
   if (existing) return Status::AlreadyExists(name + " exists").With(Reason::kExists);
-  return store_->MakeNode(dp.first, dp.second + name, kind, attrs, Durability::kRelaxed);
+  return store_->MakeNode(dp.first, dp.second + name, kind, Inherit(parent, attrs, false), Durability::kRelaxed);
 }
 
 Result<ObjectInfo> FileSystem::Symlink(InodeId parent, const std::string& name,
@@ -214,7 +225,7 @@ Result<ObjectInfo> FileSystem::Symlink(InodeId parent, const std::string& name,
   S3XFS_ASSIGN_OR_RETURN(auto dp, DirPrefix(parent));
   S3XFS_ASSIGN_OR_RETURN(auto existing, store_->LookupChild(parent, name));
   if (existing) return Status::AlreadyExists(name + " exists").With(Reason::kExists);
-  return store_->Symlink(dp.first, dp.second + name, target, attrs, Durability::kRelaxed);
+  return store_->Symlink(dp.first, dp.second + name, target, Inherit(parent, attrs, false), Durability::kRelaxed);
 }
 
 Result<std::string> FileSystem::ReadLink(InodeId ino) {
@@ -270,8 +281,6 @@ Status FileSystem::Rename(InodeId parent, const std::string& name, InodeId new_p
   }
   if (flags == RenameFlags::kExchange) {
     if (!dst) return NoEntry(new_name);
-    if (dir || dst->kind == InodeKind::kDirectory)
-      return Status::NotSupported("exchanging directories is not supported");
     return store_->Rename(src.bucket, src.key, dst->key, flags, Durability::kRelaxed);
   }
   if (dir && dst) {  // an empty target directory may be replaced
@@ -353,7 +362,7 @@ Result<std::pair<uint64_t, ObjectInfo>> FileSystem::Create(InodeId parent, const
   S3XFS_ASSIGN_OR_RETURN(auto existing, store_->LookupChild(parent, name));
   if (existing) return Status::AlreadyExists(name + " exists").With(Reason::kExists);
   PutOptions po;
-  po.attrs = attrs;
+  po.attrs = Inherit(parent, attrs, false);
   po.if_none_match_star = true;
   po.durability = Durability::kRelaxed;
   auto info = store_->Put(dp.first, dp.second + name, {}, po);

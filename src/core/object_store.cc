@@ -719,6 +719,7 @@ Status ObjectStoreImpl::Rename(const std::string& bucket, const std::string& fro
                                const std::string& to, RenameFlags flags, Durability durability) {
   S3XFS_RETURN_IF_ERROR(CheckKey(to));
   if (from == to) return Status::OK();
+  if (flags == RenameFlags::kExchange) return Exchange(bucket, from, to, durability);
   if (IsDirKey(from) != IsDirKey(to))
     return Status::InvalidArgument("rename between a directory and a file key")
         .With(IsDirKey(from) ? Reason::kNotDirectory : Reason::kIsDirectory);
@@ -732,15 +733,6 @@ Status ObjectStoreImpl::Rename(const std::string& bucket, const std::string& fro
     bool dir = IsDirKey(from);
     if (flags == RenameFlags::kNoReplace && dst && !dst->implicit)
       return Status::AlreadyExists(to + " exists").With(Reason::kExists);
-    if (flags == RenameFlags::kExchange) {
-      if (!dst) return NoSuchKey(bucket, to);
-      if (dir) return Status::NotSupported("exchanging directories is not supported");
-      // Swap the inodes behind the two keys.
-      S3XFS_RETURN_IF_ERROR(t.DeleteDentry(bucket, from));
-      S3XFS_RETURN_IF_ERROR(t.DeleteDentry(bucket, to));
-      S3XFS_RETURN_IF_ERROR(t.InsertDentry(Dentry{bucket, from, dst->ino, src->parent, src->name, false}));
-      return t.InsertDentry(Dentry{bucket, to, src->ino, dst->parent, dst->name, false});
-    }
     if (dir) {
       if (dst) {
         S3XFS_ASSIGN_OR_RETURN(auto under, t.Scan(bucket, to, false, 1));
@@ -767,6 +759,52 @@ Status ObjectStoreImpl::Rename(const std::string& bucket, const std::string& fro
     i.attrs.ctime_ns = Now();
     S3XFS_RETURN_IF_ERROR(t.UpdateInode(src->ino, i));
     return CleanupParents(t, bucket, from);
+  }, durability);
+}
+
+// Moves the entry at key `from` (and, for a directory, every key below it) to `to`.
+Status ObjectStoreImpl::MoveEntry(LedgerTxn& t, const BucketInfo& b, const Dentry& d,
+                                  const std::string& to) {
+  if (IsDirKey(d.key)) {
+    S3XFS_RETURN_IF_ERROR(t.RekeyPrefix(b.name, d.key, to));  // the entry and all below it
+  } else {
+    S3XFS_RETURN_IF_ERROR(t.DeleteDentry(b.name, d.key));
+    S3XFS_RETURN_IF_ERROR(t.InsertDentry(Dentry{b.name, to, d.ino, 0, "", d.implicit}));
+  }
+  // Re-place the moved entry itself under its new parent and name.
+  S3XFS_RETURN_IF_ERROR(t.DeleteDentry(b.name, to));
+  S3XFS_RETURN_IF_ERROR(PlaceDentry(t, b, to, d.ino));
+  if (d.implicit) S3XFS_RETURN_IF_ERROR(t.SetImplicit(b.name, to, true));
+  return Status::OK();
+}
+
+Status ObjectStoreImpl::Exchange(const std::string& bucket, const std::string& a,
+                                 const std::string& b, Durability durability) {
+  auto name_of = [](const std::string& k) {
+    std::string n = IsDirKey(k) ? k.substr(0, k.size() - 1) : k;
+    size_t slash = n.rfind('/');
+    return slash == std::string::npos ? n : n.substr(slash + 1);
+  };
+  // Each entry takes the other's place, keeping its own kind.
+  std::string a_to = keys::ParentKey(b) + name_of(b) + (IsDirKey(a) ? "/" : "");
+  std::string b_to = keys::ParentKey(a) + name_of(a) + (IsDirKey(b) ? "/" : "");
+  if ((IsDirKey(a) && keys::StartsWith(b, a)) || (IsDirKey(b) && keys::StartsWith(a, b)))
+    return Status::InvalidArgument("cannot exchange a directory with an entry inside it");
+  return ledger_->Write([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(BucketInfo bi, NeedBucket(t, bucket));
+    S3XFS_ASSIGN_OR_RETURN(auto da, t.Lookup(bucket, a));
+    S3XFS_ASSIGN_OR_RETURN(auto db, t.Lookup(bucket, b));
+    if (!da) return NoSuchKey(bucket, a);
+    if (!db) return NoSuchKey(bucket, b);
+    // Through a temporary key holding a NUL byte, which no real key can contain.
+    std::string tmp = std::string("\x01\0xchg/", 7) + a;
+    S3XFS_RETURN_IF_ERROR(MoveEntry(t, bi, *da, tmp));
+    S3XFS_RETURN_IF_ERROR(MoveEntry(t, bi, *db, b_to));
+    Dentry moved = *da;
+    moved.key = tmp;
+    S3XFS_RETURN_IF_ERROR(MoveEntry(t, bi, moved, a_to));
+    S3XFS_RETURN_IF_ERROR(TouchParent(t, bucket, a));
+    return TouchParent(t, bucket, b);
   }, durability);
 }
 

@@ -143,6 +143,9 @@ class ObjectStoreImpl final : public ObjectStore {
   // The directory holding key's entry (its bucket's root for top-level keys) changed: POSIX
   // updates its mtime and ctime.
   Status TouchParent(LedgerTxn& t, const std::string& bucket, const std::string& key);
+  Status MoveEntry(LedgerTxn& t, const BucketInfo& b, const Dentry& d, const std::string& to);
+  Status Exchange(const std::string& bucket, const std::string& a, const std::string& b,
+                  Durability durability);
   // Removes implicit directories above key that became empty.
   Status CleanupParents(LedgerTxn& t, const std::string& bucket, const std::string& key);
   // Drops one link of ino; frees it (or defers to its last reader) when none remain.

@@ -385,3 +385,24 @@ TEST_F(CoreTest, RenameOntoImplicitNonEmptyDirectoryFails) {
 }
 }  // namespace
 }  // namespace s3xfs
+
+namespace s3xfs {
+namespace {
+// RENAME_EXCHANGE of a file and a directory (found by the POSIX suite): each takes the other's
+// name, the directory's whole subtree moves with it.
+TEST_F(CoreTest, ExchangeFileAndDirectory) {
+  ASSERT_TRUE(store_->CreateBucket("bkt").ok());
+  ASSERT_TRUE(store_->Put("bkt", "x/a", AsBytes("file a")).ok());
+  ASSERT_TRUE(store_->MakeDirectory("bkt", "y/d/", PosixAttrs{0755}).ok());
+  ASSERT_TRUE(store_->Put("bkt", "y/d/in/deep", AsBytes("deep")).ok());
+  ASSERT_TRUE(store_->Rename("bkt", "x/a", "y/d/", RenameFlags::kExchange).ok());
+  EXPECT_EQ(GetAll("bkt", "y/d"), ToBytes("file a"));
+  EXPECT_EQ(GetAll("bkt", "x/a/in/deep"), ToBytes("deep"));
+  EXPECT_EQ(store_->Head("bkt", "x/a/")->kind, InodeKind::kDirectory);
+  EXPECT_EQ(Keys(*store_->List("bkt", {})),
+            (std::vector<std::string>{"x/a/", "x/a/in/deep", "y/d"}));
+  EXPECT_FALSE(store_->Rename("bkt", "x/a/", "x/a/in/deep", RenameFlags::kExchange).ok());
+  EXPECT_TRUE(store_->Fsck(false)->clean());
+}
+}  // namespace
+}  // namespace s3xfs

@@ -104,6 +104,7 @@ class FileSystem {
   // bucket and the key prefix of entries inside directory `dir` ("" for a bucket root).
   Result<std::pair<std::string, std::string>> DirPrefix(InodeId dir);
   Result<ObjectInfo> Child(InodeId parent, const std::string& name);
+  PosixAttrs Inherit(InodeId parent, PosixAttrs attrs, bool dir);
   std::shared_ptr<OpenFile> FileFor(uint64_t fh);
   std::shared_ptr<OpenFile> OpenFileFor(InodeId ino);  // nullptr if not open
   Status LoadLocked(OpenFile& f);
