@@ -66,7 +66,7 @@ bool IsValidBucketName(std::string_view n) {
     if (c != '.' && !(c >= '0' && c <= '9')) all_digits_dots = false;
   }
   if (all_digits_dots && dots == 3) return false;  // looks like an IPv4 address
-  if (n.substr(0, 4) == "xn--" || n.size() > 8 && n.substr(n.size() - 8) == "-s3alias") return false;
+  if (n.substr(0, 4) == "xn--" || (n.size() > 8 && n.substr(n.size() - 8) == "-s3alias")) return false;
   return true;
 }
 
