@@ -90,10 +90,7 @@ Result<std::vector<ObjectStore::Child>> ObjectStoreImpl::ListChildren(InodeId di
       return Status::OK();
     }
     S3XFS_ASSIGN_OR_RETURN(auto kids, t.Children(dir, after, limit));
-    for (const Dentry& d : kids) {
-      S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, t.GetInode(d.ino));
-      out.push_back(Child{d.name, d.ino, i.kind});
-    }
+    for (auto& [d, kind] : kids) out.push_back(Child{std::move(d.name), d.ino, kind});
     return Status::OK();
   }));
   return out;

@@ -356,7 +356,7 @@ void OpStatfs(fuse_req_t req, fuse_ino_t) {
   struct statvfs st;
   std::memset(&st, 0, sizeof st);
   // Capacity is that of the disk holding the cache and the embedded store.
-  if (::statvfs(".", &st) != 0) {
+  if (::statvfs(Fs(req)->cache_dir().c_str(), &st) != 0) {
     fuse_reply_err(req, errno);
     return;
   }
@@ -458,9 +458,18 @@ fuse_lowlevel_ops MakeOps() {
 void RecoverStaleMount(const std::string& mp) {
   struct stat st;
   if (::stat(mp.c_str(), &st) == 0 || errno != ENOTCONN) return;
-  if (::umount2(mp.c_str(), MNT_DETACH) != 0) {
-    std::string cmd = "fusermount3 -uz '" + mp + "' 2>/dev/null";
-    if (std::system(cmd.c_str()) != 0) return;
+  if (::umount2(mp.c_str(), MNT_DETACH) == 0) return;
+  // Not root: the setuid helper can detach it. No shell: the path is passed as one argument.
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_WRONLY);
+    if (null >= 0) ::dup2(null, 2);
+    ::execlp("fusermount3", "fusermount3", "-uz", mp.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  if (pid > 0) {
+    int ws;
+    ::waitpid(pid, &ws, 0);
   }
 }
 

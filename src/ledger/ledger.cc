@@ -204,13 +204,15 @@ class TxnImpl final : public LedgerTxn {
     s->Bind(1, static_cast<int64_t>(ino));
     return OneDentry(*s);
   }
-  Result<std::vector<Dentry>> Children(InodeId parent, const std::string& after,
-                                       size_t limit) override {
-    PREP(s, "SELECT bucket, key, ino, parent, name, implicit FROM dentries "
-            "WHERE parent=? AND parent != 0 AND name>? ORDER BY name LIMIT ?");
+  Result<std::vector<std::pair<Dentry, InodeKind>>> Children(InodeId parent,
+                                                             const std::string& after,
+                                                             size_t limit) override {
+    PREP(s, "SELECT d.bucket, d.key, d.ino, d.parent, d.name, d.implicit, i.kind "
+            "FROM dentries d JOIN inodes i ON i.ino = d.ino "
+            "WHERE d.parent=? AND d.parent != 0 AND d.name>? ORDER BY d.name LIMIT ?");
     s->Bind(1, static_cast<int64_t>(parent)).BindBlob(2, AsBytes(after)).Bind(3, static_cast<int64_t>(limit));
-    std::vector<Dentry> out;
-    while (s->Step()) out.push_back(DentryRow(*s));
+    std::vector<std::pair<Dentry, InodeKind>> out;
+    while (s->Step()) out.emplace_back(DentryRow(*s), static_cast<InodeKind>(s->Int(6)));
     S3XFS_RETURN_IF_ERROR(s->status());
     return out;
   }

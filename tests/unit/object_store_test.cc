@@ -1,7 +1,7 @@
 // Behaviour of the object core, driven directly (no kernel, no socket).
 #include <gtest/gtest.h>
 
-#include <openssl/md5.h>
+#include <openssl/evp.h>
 
 #include "s3xfs/blockstore/memory.h"
 #include "s3xfs/core/object_store.h"
@@ -13,11 +13,13 @@ namespace {
 using Reason = Status::Reason;
 constexpr size_t kChunk = 262144;
 
-std::string Md5Hex(ByteView b) {
-  unsigned char d[16];
-  MD5(b.data(), b.size(), d);
-  return HexEncode(ByteView(d, 16));
+Bytes Md5Raw(ByteView b) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(b.data(), b.size(), d, &n, EVP_md5(), nullptr);
+  return Bytes(d, d + n);
 }
+std::string Md5Hex(ByteView b) { return HexEncode(Md5Raw(b)); }
 
 class CoreTest : public ::testing::Test {
  protected:
@@ -284,9 +286,8 @@ TEST_F(CoreTest, MultipartReusesAlignedLeavesAndChecksParts) {
   EXPECT_EQ(done->cid, ComputeFileRoot(all)->cid);  // identical to a single upload's DAG
   Bytes md5s;
   for (auto* p : {&p1, &p2, &p3}) {
-    unsigned char d[16];
-    MD5(p->data(), p->size(), d);
-    md5s.insert(md5s.end(), d, d + 16);
+    Bytes d = Md5Raw(*p);
+    md5s.insert(md5s.end(), d.begin(), d.end());
   }
   EXPECT_EQ(done->etag, Md5Hex(md5s) + "-3");
   EXPECT_TRUE(store_->ListUploads("bkt", "")->empty());

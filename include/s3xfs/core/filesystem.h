@@ -97,6 +97,9 @@ class FileSystem {
   Status RemoveXattr(InodeId ino, const std::string& name);
 
   ObjectStore* store() { return store_; }
+  // Where capacity is measured for statfs: the disk holding the cache (and, with the embedded
+  // store, the blocks).
+  const std::string& cache_dir() const { return opt_.cache_dir; }
 
  private:
   struct OpenFile;

@@ -98,9 +98,10 @@ class LedgerTxn {
                                            bool inclusive, size_t limit) = 0;
   // One dentry naming ino (the lowest key), or nullopt.
   virtual Result<std::optional<Dentry>> DentryOf(InodeId ino) = 0;
-  // Children of a directory (parent index), name order, names > after.
-  virtual Result<std::vector<Dentry>> Children(InodeId parent, const std::string& after,
-                                               size_t limit) = 0;
+  // Children of a directory (parent index), name order, names > after, with their kinds.
+  virtual Result<std::vector<std::pair<Dentry, InodeKind>>> Children(InodeId parent,
+                                                                     const std::string& after,
+                                                                     size_t limit) = 0;
   virtual Result<uint64_t> CountSubdirs(InodeId parent) = 0;
   virtual Result<std::optional<BucketInfo>> BucketByRoot(InodeId root_ino) = 0;
   // Number of dentries linking to ino.
