@@ -31,6 +31,8 @@ struct FileSystem::OpenFile {
   bool changed = false;            // differs from the committed version
   int fd = -1;                     // cache file: a sparse mirror at the file's own offsets
   int64_t mtime_ns = 0;            // of the last write
+  uint64_t last_idx = UINT64_MAX;  // the committed leaf read last, kept verified: the kernel
+  Bytes last_leaf;                 // reads 128 KiB at a time, so each leaf is asked for twice
   EVP_MD_CTX* md5 = nullptr;       // MD5 of [0, md5_pos) while writes are sequential
   uint64_t md5_pos = 0;
   bool md5_ok = false;
@@ -433,7 +435,11 @@ Status FileSystem::ReadChunkLocked(OpenFile& f, uint64_t idx, Bytes* out) {
   if (len == 0) return Status::OK();
   if (f.dirty.count(idx)) return ReadAt(f.fd, out->data(), len, start);
   if (idx < f.leaves.size()) {
-    S3XFS_ASSIGN_OR_RETURN(Bytes leaf, store_->blocks()->Get(f.leaves[idx].cid));
+    if (f.last_idx != idx) {
+      S3XFS_ASSIGN_OR_RETURN(f.last_leaf, store_->blocks()->Get(f.leaves[idx].cid));
+      f.last_idx = idx;
+    }
+    const Bytes& leaf = f.last_leaf;
     std::copy_n(leaf.begin(), std::min(leaf.size(), len), out->begin());  // rest: zeros (growth)
   }
   return Status::OK();
@@ -576,6 +582,8 @@ Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
   u.mtime_ns = f.mtime_ns;
   S3XFS_RETURN_IF_ERROR(store_->UpdateContent(f.ino, u, durability).status());
   f.leaves = std::move(u.leaves);
+  f.last_idx = UINT64_MAX;  // the leaf list changed
+  f.last_leaf.clear();
   f.dirty.clear();
   if (::ftruncate(f.fd, 0) != 0) return Status::FromErrno("resetting the chunk cache", errno);
   f.changed = false;
