@@ -692,27 +692,10 @@ Result<ListResult> ObjectStoreImpl::List(const std::string& bucket, const ListOp
 Result<ObjectInfo> ObjectStoreImpl::MakeDirectory(const std::string& bucket, const std::string& key,
                                                   const PosixAttrs& attrs, Durability durability) {
   if (!IsDirKey(key)) return Status::InvalidArgument("directory keys end with '/'");
-  S3XFS_RETURN_IF_ERROR(CheckKey(key));
-  ObjectInfo out;
-  S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
-    S3XFS_ASSIGN_OR_RETURN(BucketInfo b, NeedBucket(t, bucket));
-    S3XFS_ASSIGN_OR_RETURN(auto d, t.Lookup(bucket, key));
-    if (d) return Status::AlreadyExists(key + " exists").With(Reason::kExists);
-    std::string file_key = key.substr(0, key.size() - 1);
-    S3XFS_ASSIGN_OR_RETURN(auto f, t.Lookup(bucket, file_key));
-    if (f) return Status::AlreadyExists(file_key + " exists").With(Reason::kExists);
-    ObjectInfo i = NewInode(InodeKind::kDirectory, attrs, 0755);
-    i.etag = "d41d8cd98f00b204e9800998ecf8427e";  // md5 of the empty marker object
-    i.cid = ComputeFileRoot({}, opt_.dag)->cid;
-    S3XFS_ASSIGN_OR_RETURN(InodeId ino, t.InsertInode(i));
-    S3XFS_RETURN_IF_ERROR(PlaceDentry(t, b, key, ino));
-    out = i;
-    out.ino = ino;
-    return Status::OK();
-  }, durability));
-  out.bucket = bucket;
-  out.key = key;
-  return out;
+  ObjectInfo i = NewInode(InodeKind::kDirectory, attrs, 0755);
+  i.etag = "d41d8cd98f00b204e9800998ecf8427e";  // md5 of the empty marker object
+  i.cid = ComputeFileRoot({}, opt_.dag)->cid;
+  return MakeMetaInode(bucket, key, std::move(i), durability);
 }
 
 Status ObjectStoreImpl::Rename(const std::string& bucket, const std::string& from,
@@ -837,6 +820,7 @@ Result<ObjectInfo> ObjectStoreImpl::Link(const std::string& bucket, const std::s
 Result<ObjectInfo> ObjectStoreImpl::Symlink(const std::string& bucket, const std::string& key,
                                             const std::string& target, const PosixAttrs& attrs,
                                             Durability durability) {
+  if (IsDirKey(key)) return Status::InvalidArgument("symlink keys cannot end with '/'");
   ObjectInfo i = NewInode(InodeKind::kSymlink, attrs, 0777);
   i.symlink = target;
   i.size = target.size();
@@ -848,18 +832,22 @@ Result<ObjectInfo> ObjectStoreImpl::MakeNode(const std::string& bucket, const st
                                              Durability durability) {
   if (kind == InodeKind::kFile || kind == InodeKind::kDirectory || kind == InodeKind::kSymlink)
     return Status::InvalidArgument("MakeNode is for special files");
+  if (IsDirKey(key)) return Status::InvalidArgument("special file keys cannot end with '/'");
   return MakeMetaInode(bucket, key, NewInode(kind, attrs, 0644), durability);
 }
 
 Result<ObjectInfo> ObjectStoreImpl::MakeMetaInode(const std::string& bucket, const std::string& key,
                                                   ObjectInfo i, Durability durability) {
   S3XFS_RETURN_IF_ERROR(CheckKey(key));
-  if (IsDirKey(key)) return Status::InvalidArgument("special file keys cannot end with '/'");
+  // The entry's name must be free for both kinds: "x" and "x/" are one name in the mount.
+  const std::string other = IsDirKey(key) ? key.substr(0, key.size() - 1) : key + "/";
   ObjectInfo out;
   S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
     S3XFS_ASSIGN_OR_RETURN(BucketInfo b, NeedBucket(t, bucket));
-    S3XFS_ASSIGN_OR_RETURN(auto d, t.Lookup(bucket, key));
-    if (d) return Status::AlreadyExists(key + " exists").With(Reason::kExists);
+    for (const std::string* k : {&key, &other}) {
+      S3XFS_ASSIGN_OR_RETURN(auto d, t.Lookup(bucket, *k));
+      if (d) return Status::AlreadyExists(*k + " exists").With(Reason::kExists);
+    }
     S3XFS_ASSIGN_OR_RETURN(InodeId ino, t.InsertInode(i));
     S3XFS_RETURN_IF_ERROR(PlaceDentry(t, b, key, ino));
     out = i;

@@ -82,7 +82,8 @@ class ObjectStoreImpl final : public ObjectStore {
                           const std::string& new_key, Durability durability) override;
   Result<ObjectInfo> Symlink(const std::string& bucket, const std::string& key,
                              const std::string& target, const PosixAttrs& attrs, Durability durability) override;
-  // A metadata-only inode (symlink, fifo, ...) at a new key.
+  // A metadata-only inode (directory marker, symlink, fifo, ...) at a new key whose name is
+  // free for both kinds ("x" and "x/").
   Result<ObjectInfo> MakeMetaInode(const std::string& bucket, const std::string& key,
                                    ObjectInfo inode, Durability durability);
 
