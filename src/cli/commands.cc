@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "s3xfs/base/parallel.h"
+#include "s3xfs/blockstore/batch.h"
 #include "s3xfs/blockstore/embedded.h"
 #include "s3xfs/core/filesystem.h"
 #include "s3xfs/core/object_store.h"
@@ -26,7 +27,6 @@ namespace s3xfs::cli {
 namespace {
 
 constexpr size_t kReadBuffer = 4u << 20;  // 16 chunks per builder call: room to hash in parallel
-constexpr size_t kPutBatchBytes = 4u << 20;
 
 Status WriteFd(int fd, ByteView data) {
   while (!data.empty()) {
@@ -172,26 +172,14 @@ Status RunAdd(const po::variables_map& vm) {
   }
   S3XFS_ASSIGN_OR_RETURN(int fd, OpenInput(path));
   // Blocks are copied into a batch and written with one PutMany per ~4 MiB.
-  std::vector<Block> batch;
+  std::unique_ptr<BlockBatch> batch;
   std::vector<BlockUse> uses;
-  size_t batch_bytes = 0;
-  auto flush = [&]() -> Status {
-    if (batch.empty()) return Status::OK();
-    std::vector<BlockRef> refs;
-    refs.reserve(batch.size());
-    for (const Block& b : batch) refs.push_back(BlockRef{b.cid, b.data});
-    S3XFS_RETURN_IF_ERROR(store->PutMany(refs));
-    batch.clear();
-    batch_bytes = 0;
-    return Status::OK();
-  };
   DagBuilder::BlockSink sink;
   if (store) {
+    batch = std::make_unique<BlockBatch>(store.get());
     sink = [&](const Cid& cid, ByteView data, bool) -> Status {
       uses.push_back(BlockUse{cid, data.size()});
-      batch.push_back(Block{cid, Bytes(data.begin(), data.end())});
-      batch_bytes += data.size();
-      return batch_bytes >= kPutBatchBytes ? flush() : Status::OK();
+      return batch->Add(cid, data);
     };
   }
   DagBuilder builder(opt, sink);
@@ -200,7 +188,7 @@ Status RunAdd(const po::variables_map& vm) {
   S3XFS_RETURN_IF_ERROR(st);
   S3XFS_ASSIGN_OR_RETURN(DagRoot root, builder.Finish());
   if (store) {
-    S3XFS_RETURN_IF_ERROR(flush());
+    S3XFS_RETURN_IF_ERROR(batch->Flush());
     S3XFS_RETURN_IF_ERROR(store->Sync());
     S3XFS_RETURN_IF_ERROR(PinInLedger(vm, store.get(), root.cid, uses));
   }
@@ -265,28 +253,17 @@ Status RunImportCar(const po::variables_map& vm) {
   });
   auto run = [&]() -> Result<std::vector<Cid>> {
     S3XFS_ASSIGN_OR_RETURN(std::vector<Cid> roots, reader.ReadHeader());
-    std::vector<Block> batch;
+    BlockBatch batch(store.get());
     std::vector<BlockUse> uses;
-    size_t batch_bytes = 0;
-    auto flush = [&]() -> Status {
-      std::vector<BlockRef> refs;
-      for (const Block& b : batch) refs.push_back(BlockRef{b.cid, b.data});
-      S3XFS_RETURN_IF_ERROR(store->PutMany(refs));
-      batch.clear();
-      batch_bytes = 0;
-      return Status::OK();
-    };
     for (;;) {
       auto next = reader.Next();  // verified against its CID
       if (!next.ok())
         return Status(Status::Corruption(path + ": " + next.status().message()));
       if (!next->has_value()) break;
-      batch_bytes += (*next)->data.size();
       uses.push_back(BlockUse{(*next)->cid, (*next)->data.size()});
-      batch.push_back(std::move(**next));
-      if (batch_bytes >= kPutBatchBytes) S3XFS_RETURN_IF_ERROR(flush());
+      S3XFS_RETURN_IF_ERROR(batch.Add(std::move(**next)));
     }
-    S3XFS_RETURN_IF_ERROR(flush());
+    S3XFS_RETURN_IF_ERROR(batch.Flush());
     S3XFS_RETURN_IF_ERROR(store->Sync());
     // One pin for the whole CAR, under its first root.
     if (!roots.empty()) S3XFS_RETURN_IF_ERROR(PinInLedger(vm, store.get(), roots[0], uses));

@@ -11,20 +11,14 @@ Status NoInode(InodeId ino) {
 
 class BlockWriterImpl final : public ObjectStore::BlockWriter {
  public:
-  BlockWriterImpl(BlockStore* blocks, InflightBlocks* inflight)
-      : blocks_(blocks), inflight_(inflight) {}
-  ~BlockWriterImpl() override { inflight_->Unhold(held_); }
+  BlockWriterImpl(BlockStore* blocks, InflightBlocks* inflight) : held_(blocks, inflight) {}
   Status Put(const Cid& cid, ByteView data) override {
-    Bytes mh(cid.multihash().begin(), cid.multihash().end());
-    inflight_->Hold(mh);
-    held_.push_back(std::move(mh));
-    return blocks_->Put(cid, data);
+    S3XFS_RETURN_IF_ERROR(held_.Add(cid, data, false));
+    return held_.Flush();  // the contract: durable when Put returns
   }
 
  private:
-  BlockStore* blocks_;
-  InflightBlocks* inflight_;
-  std::vector<Bytes> held_;
+  HeldBlocks held_;
 };
 
 }  // namespace

@@ -130,26 +130,11 @@ Result<ObjectInfo> ObjectStoreImpl::CompleteMultipart(
   }));
   // 2. Build the object's DAG. Chunk-aligned leaves are linked as they are; only bytes that
   // straddle a misaligned part boundary are read and re-hashed.
-  BuiltContent c;
-  std::vector<Block> batch;
-  std::vector<Bytes> held;
-  size_t batch_bytes = 0;
-  auto flush = [&]() -> Status {
-    std::vector<BlockRef> refs;
-    for (const Block& b : batch) refs.push_back(BlockRef{b.cid, b.data});
-    Status st = blocks_->PutMany(refs);
-    batch.clear();
-    batch_bytes = 0;
-    return st;
-  };
+  HeldBlocks blocks(blocks_, &inflight_);
+  std::vector<BlockUse> leaves;  // every leaf in order: reused ones and new ones
   DagBuilder builder(opt_.dag, [&](const Cid& cid, ByteView d, bool leaf) -> Status {
-    Bytes mh(cid.multihash().begin(), cid.multihash().end());
-    inflight_.Hold(mh);
-    held.push_back(std::move(mh));
-    (leaf ? c.leaves : c.nodes).push_back(BlockUse{cid, d.size()});
-    batch.push_back(Block{cid, Bytes(d.begin(), d.end())});
-    batch_bytes += d.size();
-    return batch_bytes >= (4u << 20) ? flush() : Status::OK();
+    if (leaf) leaves.push_back(BlockUse{cid, d.size()});
+    return blocks.Add(cid, d, leaf);
   });
   EVP_MD_CTX* md5 = EVP_MD_CTX_new();
   EVP_DigestInit_ex(md5, EVP_md5(), nullptr);
@@ -166,7 +151,7 @@ Result<ObjectInfo> ObjectStoreImpl::CompleteMultipart(
                       (leaf.size == opt_.dag.chunk_size);
       if (reusable) {
         st = builder.AddLeaf(LeafInfo{leaf.cid, leaf.size, leaf.size});
-        if (st.ok()) c.leaves.push_back(leaf);
+        if (st.ok()) leaves.push_back(leaf);
       } else {
         auto bytes = blocks_->Get(leaf.cid);
         if (!bytes.ok()) {
@@ -186,12 +171,15 @@ Result<ObjectInfo> ObjectStoreImpl::CompleteMultipart(
   unsigned int dn = 0;
   EVP_DigestFinal_ex(md5, digest, &dn);
   EVP_MD_CTX_free(md5);
+  BuiltContent c;
   if (st.ok()) {
     auto root = builder.Finish();
     if (root.ok()) c.root = *root; else st = root.status();
   }
-  if (st.ok()) st = flush();
+  if (st.ok()) st = blocks.Flush();
   if (st.ok()) st = blocks_->Sync();
+  c.leaves = std::move(leaves);
+  c.nodes = blocks.nodes;
   c.md5_hex = HexEncode(ByteView(digest, dn)) + "-" + std::to_string(chosen.size());
   // 3. Commit: the object replaces its key; the parts and the upload go.
   ObjectInfo out;
@@ -214,7 +202,6 @@ Result<ObjectInfo> ObjectStoreImpl::CompleteMultipart(
     }
   }
   if (!st.ok()) Abandon(c.leaves, c.nodes);
-  inflight_.Unhold(held);
   if (!st.ok()) return st;
   return out;
 }

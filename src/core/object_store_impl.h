@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "s3xfs/blockstore/batch.h"
 #include "s3xfs/core/object_store.h"
 #include "s3xfs/ledger/ledger.h"
 
@@ -31,6 +32,24 @@ class InflightBlocks {
   std::condition_variable cv_;
   std::map<Bytes, int> held_;
   std::set<Bytes> deleting_;
+};
+
+// A writer's new blocks: each is held against GC (until this object dies, which must be after
+// the commit or the abandonment), recorded as a leaf or interior node, and batched to the store.
+class HeldBlocks {
+ public:
+  HeldBlocks(BlockStore* store, InflightBlocks* inflight) : batch_(store), inflight_(inflight) {}
+  ~HeldBlocks() { inflight_->Unhold(held_); }
+  HeldBlocks(const HeldBlocks&) = delete;
+  HeldBlocks& operator=(const HeldBlocks&) = delete;
+  Status Add(const Cid& cid, ByteView data, bool leaf);
+  Status Flush() { return batch_.Flush(); }
+  std::vector<BlockUse> leaves, nodes;
+
+ private:
+  BlockBatch batch_;
+  InflightBlocks* inflight_;
+  std::vector<Bytes> held_;
 };
 
 // Where an object is going when its writer commits.
@@ -183,18 +202,11 @@ class ContentWriter final : public ObjectWriter {
   uint64_t bytes_written() const override { return builder_.bytes_written(); }
 
  private:
-  Status OnBlock(const Cid& cid, ByteView data, bool leaf);
-  Status FlushBatch();
-  void Release();
-
   ObjectStoreImpl* store_;
   CommitTarget target_;
+  HeldBlocks blocks_;  // before builder_: the builder's sink writes into it
   DagBuilder builder_;
   void* md5_ = nullptr;  // EVP_MD_CTX*
-  std::vector<Block> batch_;
-  size_t batch_bytes_ = 0;
-  std::vector<BlockUse> leaves_, nodes_;
-  std::vector<Bytes> held_;
   Status failed_;
   bool done_ = false;
 };

@@ -9,10 +9,16 @@
 namespace s3xfs {
 
 namespace {
-constexpr size_t kBatchBytes = 4u << 20;
 EVP_MD_CTX* Md5(void* p) { return static_cast<EVP_MD_CTX*>(p); }
-Bytes MhOf(const Cid& c) { return Bytes(c.multihash().begin(), c.multihash().end()); }
 }  // namespace
+
+Status HeldBlocks::Add(const Cid& cid, ByteView data, bool leaf) {
+  Bytes mh(cid.multihash().begin(), cid.multihash().end());
+  inflight_->Hold(mh);
+  held_.push_back(std::move(mh));
+  (leaf ? leaves : nodes).push_back(BlockUse{cid, data.size()});
+  return batch_.Add(cid, data);
+}
 
 void InflightBlocks::Hold(const Bytes& mh) {
   std::unique_lock<std::mutex> l(mu_);
@@ -53,8 +59,9 @@ bool InflightBlocks::IsHeld(const Bytes& mh) {
 ContentWriter::ContentWriter(ObjectStoreImpl* store, CommitTarget target)
     : store_(store),
       target_(std::move(target)),
+      blocks_(store->blocks(), &store->inflight()),
       builder_(store->options().dag,
-               [this](const Cid& c, ByteView d, bool leaf) { return OnBlock(c, d, leaf); }) {
+               [this](const Cid& c, ByteView d, bool leaf) { return blocks_.Add(c, d, leaf); }) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
   md5_ = ctx;
@@ -62,38 +69,12 @@ ContentWriter::ContentWriter(ObjectStoreImpl* store, CommitTarget target)
 
 ContentWriter::~ContentWriter() {
   if (!done_) {
-    // Never committed: whatever reached the store is garbage after the grace period.
-    FlushBatch();
-    store_->Abandon(leaves_, nodes_);
+    // Never committed: whatever reached the store is garbage after the grace period. (The
+    // blocks stay held until blocks_ is destroyed, after this.)
+    blocks_.Flush();
+    store_->Abandon(blocks_.leaves, blocks_.nodes);
   }
-  Release();
   EVP_MD_CTX_free(Md5(md5_));
-}
-
-void ContentWriter::Release() {
-  store_->inflight().Unhold(held_);
-  held_.clear();
-}
-
-Status ContentWriter::OnBlock(const Cid& cid, ByteView data, bool leaf) {
-  Bytes mh = MhOf(cid);
-  store_->inflight().Hold(mh);
-  held_.push_back(std::move(mh));
-  (leaf ? leaves_ : nodes_).push_back(BlockUse{cid, data.size()});
-  batch_.push_back(Block{cid, Bytes(data.begin(), data.end())});
-  batch_bytes_ += data.size();
-  return batch_bytes_ >= kBatchBytes ? FlushBatch() : Status::OK();
-}
-
-Status ContentWriter::FlushBatch() {
-  if (batch_.empty()) return Status::OK();
-  std::vector<BlockRef> refs;
-  refs.reserve(batch_.size());
-  for (const Block& b : batch_) refs.push_back(BlockRef{b.cid, b.data});
-  Status st = store_->blocks()->PutMany(refs);
-  batch_.clear();
-  batch_bytes_ = 0;
-  return st;
 }
 
 Status ContentWriter::Write(ByteView data) {
@@ -109,7 +90,7 @@ Result<ObjectInfo> ContentWriter::Commit() {
   if (!failed_.ok()) return failed_;
   BuiltContent c;
   S3XFS_ASSIGN_OR_RETURN(c.root, builder_.Finish());
-  S3XFS_RETURN_IF_ERROR(FlushBatch());
+  S3XFS_RETURN_IF_ERROR(blocks_.Flush());
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_DigestFinal_ex(Md5(md5_), md, &n);
@@ -120,8 +101,8 @@ Result<ObjectInfo> ContentWriter::Commit() {
        std::memcmp(target_.options.content_md5->data(), c.md5_raw.data(), c.md5_raw.size()) != 0))
     return Status::InvalidArgument("Content-MD5 does not match the data")
         .With(Status::Reason::kBadDigest);
-  c.leaves = leaves_;
-  c.nodes = nodes_;
+  c.leaves = blocks_.leaves;  // copies: the destructor abandons them if the commit fails
+  c.nodes = blocks_.nodes;
   auto r = store_->CommitContent(target_, std::move(c));
   if (r.ok()) done_ = true;  // otherwise the destructor abandons the blocks
   return r;
