@@ -103,7 +103,7 @@ class EmbeddedStore final : public BlockStore {
     std::string name = Shard(key) + "/" + key + ".data";
     Fd fd(::openat(root_fd_, name.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.fd < 0) {
-      if (errno == ENOENT) return Status::NotFound("block " + cid.ToString() + " not found in " + dir_);
+      if (errno == ENOENT || errno == ENOTDIR) return Status::NotFound("block " + cid.ToString() + " not found in " + dir_);
       return Status::FromErrno("reading block " + cid.ToString() + " at " + Path(name), errno);
     }
     struct stat sb;
@@ -141,7 +141,7 @@ class EmbeddedStore final : public BlockStore {
     std::string name = Shard(key) + "/" + key + ".data";
     struct stat sb;
     if (::fstatat(root_fd_, name.c_str(), &sb, 0) != 0) {
-      if (errno == ENOENT) return Status::NotFound("block " + cid.ToString() + " not found in " + dir_);
+      if (errno == ENOENT || errno == ENOTDIR) return Status::NotFound("block " + cid.ToString() + " not found in " + dir_);
       return Status::FromErrno(Path(name), errno);
     }
     return static_cast<uint64_t>(sb.st_size);

@@ -64,13 +64,8 @@ uint64_t EnvU64(const char* name, uint64_t def) {
   return std::strtoull(v, nullptr, 0);
 }
 
-Bytes Md5Raw(ByteView b) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(b.data(), b.size(), d, &n, EVP_md5(), nullptr);
-  return Bytes(d, d + n);
-}
-std::string Md5Hex(ByteView b) { return HexEncode(Md5Raw(b)); }
+using testing::Md5Hex;
+using testing::Md5Raw;
 
 // Deterministic content: a slice of one of a few ChaCha streams. Slices of the same stream at the
 // same offset share their leading chunks (dedup across keys); other offsets give fresh leaves.

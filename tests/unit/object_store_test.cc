@@ -13,13 +13,8 @@ namespace {
 using Reason = Status::Reason;
 constexpr size_t kChunk = 262144;
 
-Bytes Md5Raw(ByteView b) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(b.data(), b.size(), d, &n, EVP_md5(), nullptr);
-  return Bytes(d, d + n);
-}
-std::string Md5Hex(ByteView b) { return HexEncode(Md5Raw(b)); }
+using testing::Md5Hex;
+using testing::Md5Raw;
 
 class CoreTest : public ::testing::Test {
  protected:

@@ -25,6 +25,15 @@ Bytes ChaCha(const std::string& seed, size_t n) {
   return out;
 }
 
+Bytes Md5Raw(ByteView b) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(b.data(), b.size(), d, &n, EVP_md5(), nullptr);
+  return Bytes(d, d + n);
+}
+
+std::string Md5Hex(ByteView b) { return HexEncode(Md5Raw(b)); }
+
 TempDir::TempDir() {
   const char* t = std::getenv("TMPDIR");
   std::string tmpl = std::string(t && *t ? t : "/tmp") + "/s3xfs-test-XXXXXX";

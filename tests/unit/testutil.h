@@ -10,6 +10,10 @@ namespace s3xfs::testing {
 // Kubo's fixture bytes: ChaCha20 keystream, key = sha256(seed), zero nonce, counter 0.
 Bytes ChaCha(const std::string& seed, size_t n);
 
+// MD5 of the bytes (raw 16 bytes / lower-case hex), as S3 ETags use it.
+Bytes Md5Raw(ByteView b);
+std::string Md5Hex(ByteView b);
+
 // A fresh directory under $TMPDIR, removed (recursively) by the destructor.
 class TempDir {
  public:
