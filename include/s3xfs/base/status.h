@@ -58,6 +58,24 @@ class Status {
     kNotPath,            // a key that cannot be shown as a path
     kNoSuchAttr,         // ENODATA
     kNotPermitted,       // EPERM
+    // S3 protocol errors (the s3 front end's request checks).
+    kAccessDenied,
+    kSignatureDoesNotMatch,
+    kInvalidAccessKeyId,
+    kRequestTimeTooSkewed,
+    kAuthorizationHeaderMalformed,
+    kAuthorizationQueryParametersError,
+    kContentSha256Mismatch,  // XAmzContentSHA256Mismatch
+    kInvalidDigest,
+    kMalformedXml,
+    kEntityTooLarge,
+    kKeyTooLong,
+    kMethodNotAllowed,
+    kNotImplemented,
+    kMissingContentLength,
+    kInvalidRequest,
+    kIncompleteBody,
+    kSlowDown,
   };
 
   Status() = default;  // OK

@@ -1,0 +1,117 @@
+#include "s3xfs/s3/http.h"
+
+#include <algorithm>
+
+namespace s3xfs::s3 {
+namespace {
+
+char ToLowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+void HeaderList::Add(std::string_view name, std::string_view value) {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(), ToLowerAscii);
+  fields.emplace_back(std::move(lower), std::string(value));
+}
+
+const std::string* HeaderList::Find(std::string_view lower_name) const {
+  for (const auto& [name, value] : fields) {
+    if (name == lower_name) return &value;
+  }
+  return nullptr;
+}
+
+std::string HeaderList::Joined(std::string_view lower_name) const {
+  std::string out;
+  bool first = true;
+  for (const auto& [name, value] : fields) {
+    if (name != lower_name) continue;
+    if (!first) out += ',';
+    out += value;
+    first = false;
+  }
+  return out;
+}
+
+SplitTarget SplitRequestTarget(std::string_view target) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return {std::string(target), ""};
+  return {std::string(target.substr(0, q)), std::string(target.substr(q + 1))};
+}
+
+bool PercentDecode(std::string_view text, std::string* out, bool plus_is_space) {
+  out->clear();
+  out->reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) return false;
+      int hi = HexValue(text[i + 1]);
+      int lo = HexValue(text[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out->push_back(char(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out->push_back(' ');
+    } else {
+      out->push_back(c);
+    }
+  }
+  return true;
+}
+
+std::string UriEncode(std::string_view text, bool encode_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size() * 3 / 2);
+  for (unsigned char c : text) {
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.' || c == '~';
+    if (unreserved || (c == '/' && !encode_slash)) {
+      out.push_back(char(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+Result<std::vector<QueryParam>> ParseQuery(std::string_view raw_query) {
+  std::vector<QueryParam> params;
+  size_t pos = 0;
+  while (pos <= raw_query.size() && !raw_query.empty()) {
+    size_t amp = raw_query.find('&', pos);
+    if (amp == std::string_view::npos) amp = raw_query.size();
+    std::string_view part = raw_query.substr(pos, amp - pos);
+    if (!part.empty()) {
+      QueryParam p;
+      size_t eq = part.find('=');
+      std::string_view name = part.substr(0, eq);
+      if (!PercentDecode(name, &p.name, true)) {
+        return Status::InvalidArgument("malformed percent escape in query parameter name");
+      }
+      if (eq != std::string_view::npos) {
+        p.has_value = true;
+        if (!PercentDecode(part.substr(eq + 1), &p.value, true)) {
+          return Status::InvalidArgument("malformed percent escape in query parameter " + p.name);
+        }
+      }
+      params.push_back(std::move(p));
+    }
+    if (amp == raw_query.size()) break;
+    pos = amp + 1;
+  }
+  return params;
+}
+
+}  // namespace s3xfs::s3

@@ -1,0 +1,2 @@
+// Tests pending.
+#include <gtest/gtest.h>
