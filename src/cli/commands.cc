@@ -19,6 +19,10 @@
 #include "s3xfs/cas/car.h"
 #include "s3xfs/cas/dag_builder.h"
 #include "s3xfs/cas/dag_reader.h"
+#include "s3xfs/s3/credentials.h"
+#include "s3xfs/s3/server.h"
+#include "s3xfs/s3/service.h"
+#include <csignal>
 
 namespace po = boost::program_options;
 
@@ -316,6 +320,59 @@ Status RunFsck(const po::variables_map& vm) {
   return Status::OK();
 }
 
+// ---- S3 listener (serve, and mount unless --s3-listen none) ----
+
+void DefineS3Options(po::options_description& d, const char* default_listen) {
+  d.add_options()
+      ("s3-listen", po::value<std::string>()->default_value(default_listen),
+       "S3 listener address ADDR:PORT, or none")
+      ("s3-keys", po::value<std::string>(), "credentials file (default DATA_DIR/s3-keys; "
+                                            "generated with one key pair if missing)")
+      ("s3-region", po::value<std::string>()->default_value("us-east-1"), "S3 region")
+      ("s3-domain", po::value<std::string>()->default_value(""),
+       "domain for virtual-host style requests (BUCKET.DOMAIN); path style always works")
+      ("s3-threads", po::value<std::string>(), "S3 I/O threads (default 8)");
+}
+
+bool S3Enabled(const po::variables_map& vm) { return vm["s3-listen"].as<std::string>() != "none"; }
+
+// Loads (or creates, showing the new pair on stderr) the credentials.
+Result<s3::KeyStore> LoadKeys(const po::variables_map& vm) {
+  std::string path = vm.count("s3-keys") ? vm["s3-keys"].as<std::string>() : DataDir(vm) + "/s3-keys";
+  std::string generated;
+  S3XFS_ASSIGN_OR_RETURN(s3::KeyStore keys, s3::KeyStore::LoadOrCreate(path, &generated));
+  if (!generated.empty()) std::cerr << "s3xfs: " << generated << "\n";
+  return keys;
+}
+
+struct S3Stack {
+  std::unique_ptr<s3::KeyStore> keys;
+  std::unique_ptr<s3::S3Service> service;
+  std::unique_ptr<s3::S3Server> server;
+};
+
+Result<S3Stack> StartS3(const po::variables_map& vm, ObjectStore* store, s3::KeyStore keys,
+                        KernelCache* kernel_cache) {
+  S3Stack st;
+  st.keys = std::make_unique<s3::KeyStore>(std::move(keys));
+  s3::S3ServiceOptions so;
+  so.region = vm["s3-region"].as<std::string>();
+  so.domain = vm["s3-domain"].as<std::string>();
+  st.service = std::make_unique<s3::S3Service>(store, st.keys.get(), so);
+  if (kernel_cache) {
+    st.service->SetChangeHook([kernel_cache](const std::string& b, const std::string& k) {
+      kernel_cache->KeyChanged(b, k);
+    });
+  }
+  s3::S3ServerOptions opts;
+  opts.listen = vm["s3-listen"].as<std::string>();
+  S3XFS_ASSIGN_OR_RETURN(uint64_t threads, ParseCount(vm, "s3-threads", 8));
+  opts.threads = static_cast<int>(std::clamp<uint64_t>(threads, 1, 256));
+  S3XFS_ASSIGN_OR_RETURN(st.server, s3::S3Server::Start(st.service.get(), opts));
+  std::cerr << "s3xfs: S3 listening on http://" << st.server->address() << "\n";
+  return st;
+}
+
 // ---- mount ----
 
 void DefineMount(po::options_description& d, po::positional_options_description& p) {
@@ -328,6 +385,7 @@ void DefineMount(po::options_description& d, po::positional_options_description&
       ("debug,d", po::bool_switch(), "print every FUSE request")
       ("option,o", po::value<std::vector<std::string>>()->composing(), "FUSE mount options")
       ("mountpoint", po::value<std::string>()->required(), "where to mount");
+  DefineS3Options(d, "127.0.0.1:9000");
   p.add("mountpoint", 1);
 }
 
@@ -351,10 +409,16 @@ Status RunMount(const po::variables_map& vm) {
     so.ledger_path = data + "/ledger.db";
     S3XFS_RETURN_IF_ERROR(ObjectStore::Open(so, probe.get()).status());
   }
+  // Credentials are loaded (or generated and shown) before daemonizing.
+  std::optional<s3::KeyStore> keys;
+  if (S3Enabled(vm)) {
+    S3XFS_ASSIGN_OR_RETURN(keys, LoadKeys(vm));
+  }
   std::unique_ptr<BlockStore> blocks;
   std::unique_ptr<ObjectStore> store;
   std::unique_ptr<FileSystem> fs;
-  return ServeFuse(mo, [&]() -> Result<FileSystem*> {
+  S3Stack s3stack;
+  Status st = ServeFuse(mo, [&](KernelCache* kernel_cache) -> Result<FileSystem*> {
     EmbeddedOptions eo;  // sync_each_put: a committed block is durable
     S3XFS_ASSIGN_OR_RETURN(blocks, OpenEmbeddedStore(data, eo));
     ObjectStoreOptions so;
@@ -364,8 +428,46 @@ Status RunMount(const po::variables_map& vm) {
     fo.cache_dir = cache;
     fo.dirty_limit = dirty_limit;
     S3XFS_ASSIGN_OR_RETURN(fs, FileSystem::Create(store.get(), fo));
+    if (keys) {
+      S3XFS_ASSIGN_OR_RETURN(s3stack, StartS3(vm, store.get(), std::move(*keys), kernel_cache));
+    }
     return fs.get();
   });
+  if (s3stack.server) s3stack.server->Shutdown(std::chrono::seconds(10));
+  return st;
+}
+
+// ---- serve ----
+
+void DefineServe(po::options_description& d, po::positional_options_description&) {
+  d.add_options()
+      ("data-dir", po::value<std::string>(), "data directory (ledger.db and blocks/)");
+  DefineS3Options(d, "127.0.0.1:9000");
+}
+
+Status RunServe(const po::variables_map& vm) {
+  if (!S3Enabled(vm)) return Status::InvalidArgument("serve needs an --s3-listen address");
+  std::string data = DataDir(vm);
+  EmbeddedOptions eo;
+  eo.create_if_missing = true;
+  S3XFS_ASSIGN_OR_RETURN(auto blocks, OpenEmbeddedStore(data, eo));
+  ObjectStoreOptions so;
+  so.ledger_path = data + "/ledger.db";
+  S3XFS_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(so, blocks.get()));
+  S3XFS_ASSIGN_OR_RETURN(s3::KeyStore keys, LoadKeys(vm));
+  // Block the stop signals before any thread starts, then wait for one.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  S3XFS_ASSIGN_OR_RETURN(S3Stack s3stack, StartS3(vm, store.get(), std::move(keys), nullptr));
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::cerr << "s3xfs: signal " << sig << ", shutting down\n";
+  s3stack.server->Shutdown(std::chrono::seconds(10));
+  return store->SyncLedger();
 }
 
 }  // namespace
@@ -381,6 +483,8 @@ const std::vector<Command>& Commands() {
       {"fsck", "check the ledger against the block store", "", DefineFsck, RunFsck},
       {"mount", "mount the buckets as a filesystem (daemonizes unless --foreground)", "MOUNTPOINT",
        DefineMount, RunMount},
+      {"serve", "serve the buckets over S3 without a mount (stays in the foreground)", "",
+       DefineServe, RunServe},
   };
   return cmds;
 }

@@ -11,7 +11,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <iostream>
 
 namespace s3xfs {
@@ -475,7 +479,78 @@ void RecoverStaleMount(const std::string& mp) {
 
 }  // namespace
 
-Status ServeFuse(const MountOptions& mo, const std::function<Result<FileSystem*>()>& open_fs) {
+class Invalidator final : public KernelCache {
+ public:
+  explicit Invalidator(fuse_session* se) : se_(se), worker_([this] { Work(); }) {}
+  ~Invalidator() override { Stop(); }
+
+  void SetFs(FileSystem* fs) {
+    std::lock_guard lock(mu_);
+    fs_ = fs;
+  }
+  void KeyChanged(const std::string& bucket, const std::string& key) override {
+    std::lock_guard lock(mu_);
+    if (stop_) return;
+    queue_.emplace_back(bucket, key);
+    cv_.notify_one();
+  }
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) return;
+      stop_ = true;
+      cv_.notify_one();
+    }
+    worker_.join();
+  }
+
+ private:
+  void Work() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      auto [bucket, key] = std::move(queue_.front());
+      queue_.pop_front();
+      FileSystem* fs = fs_;
+      lock.unlock();
+      if (fs) Invalidate(fs, bucket, key);
+      lock.lock();
+    }
+  }
+
+  // Walks the key's components from the mount root: each entry on the way is dropped from the
+  // kernel's dentry cache (positive or negative), and the last inode's attributes and pages.
+  void Invalidate(FileSystem* fs, const std::string& bucket, const std::string& key) {
+    fuse_ino_t parent = kRootInode;
+    std::vector<std::string> names = {bucket};
+    size_t pos = 0;
+    while (pos < key.size()) {
+      size_t slash = key.find('/', pos);
+      if (slash == std::string::npos) slash = key.size();
+      if (slash > pos) names.push_back(key.substr(pos, slash - pos));
+      pos = slash + 1;
+    }
+    for (const std::string& name : names) {
+      fuse_lowlevel_notify_inval_entry(se_, parent, name.c_str(), name.size());
+      auto child = fs->Lookup(parent, name);
+      if (!child.ok()) return;
+      parent = child->ino;
+    }
+    fuse_lowlevel_notify_inval_inode(se_, parent, 0, 0);
+  }
+
+  fuse_session* se_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<std::string, std::string>> queue_;
+  FileSystem* fs_ = nullptr;
+  bool stop_ = false;
+  std::thread worker_;
+};
+
+Status ServeFuse(const MountOptions& mo,
+                 const std::function<Result<FileSystem*>(KernelCache*)>& open_fs) {
   RecoverStaleMount(mo.mountpoint);
   Holder holder;
   if (!mo.foreground) {
@@ -527,11 +602,13 @@ Status ServeFuse(const MountOptions& mo, const std::function<Result<FileSystem*>
     // Not fatal: only keeps the daemon from pinning a directory.
   }
   Status st;
-  auto fs = open_fs();
+  Invalidator invalidator(se);
+  auto fs = open_fs(&invalidator);
   if (!fs.ok()) {
     st = fs.status();
   } else {
     holder.fs = *fs;
+    invalidator.SetFs(*fs);
     int rc;
     if (mo.single_threaded) {
       rc = fuse_session_loop(se);
@@ -543,6 +620,7 @@ Status ServeFuse(const MountOptions& mo, const std::function<Result<FileSystem*>
       fuse_loop_cfg_destroy(cfg);
     }
     if (rc < 0) st = Status::IOError(std::string("FUSE loop failed: ") + std::strerror(-rc));
+    invalidator.Stop();
     Status flushed = holder.fs->FlushAll();
     if (st.ok() && !flushed.ok()) st = flushed;
   }

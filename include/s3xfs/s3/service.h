@@ -1,0 +1,87 @@
+// The S3 front end's logic: authenticate, route, authorise, run the operation on the core and
+// encode the reply. Independent of the HTTP library: server.cc (Boost.Beast) feeds it request
+// heads and body bytes and sends the Response it returns, so everything here is testable without
+// a socket.
+//
+// Per request:  auto ex = service.Begin(head);
+//               if (ex->WantsBody()) for each body piece: if (!ex->OnBody(piece).ok()) break;
+//               Response r = ex->Finish(body_complete);
+// Finish() after an OnBody error returns that error (and sets Response::close). Nothing a
+// request writes becomes visible before Finish() verified every signature and checksum.
+//
+// Thread-safety: Begin may be called from any number of threads; each exchange is used by one
+// thread at a time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "s3xfs/base/status.h"
+#include "s3xfs/core/object_store.h"
+#include "s3xfs/s3/credentials.h"
+#include "s3xfs/s3/http.h"
+
+namespace s3xfs::s3 {
+
+struct S3ServiceOptions {
+  std::string region = "us-east-1";
+  std::string domain;  // virtual-host style "BUCKET.domain"; empty: path style only
+  // Seconds since the epoch (tests inject a clock). Default: the system clock.
+  std::function<int64_t()> now_s;
+  size_t max_xml_bytes = 1 << 20;
+  uint64_t max_put_size = 5ull << 30;  // single PUT / part (S3: 5 GiB)
+  size_t response_chunk = 1 << 20;     // GET streaming granularity
+};
+
+// Called after a change made over S3 has committed: (bucket, key); key "" for a bucket created
+// or deleted. The mount uses it to drop the kernel's cached entries.
+using ChangeHook = std::function<void(const std::string& bucket, const std::string& key)>;
+
+class S3Exchange {
+ public:
+  virtual ~S3Exchange() = default;
+  // False when the reply is already known (an error, or an operation without a body): the
+  // server need not read the body (and closes the connection if one was sent).
+  virtual bool WantsBody() const = 0;
+  // Body bytes as they arrive (HTTP framing removed; aws-chunked framing is decoded here).
+  virtual Status OnBody(ByteView data) = 0;
+  // `body_complete`: the server read the whole body (false after a read error or an OnBody
+  // error).
+  virtual Response Finish(bool body_complete) = 0;
+};
+
+class S3Service {
+ public:
+  S3Service(ObjectStore* store, const KeyStore* keys, S3ServiceOptions options);
+  ~S3Service();
+
+  std::unique_ptr<S3Exchange> Begin(const RequestHead& head);
+  void SetChangeHook(ChangeHook hook) { change_hook_ = std::move(hook); }
+
+  // An S3 error reply for a request that never reached Begin (bad HTTP, header too large).
+  Response ErrorResponse(const Status& status, const std::string& resource);
+
+  // Internals shared with the exchange implementation.
+  struct Impl;
+
+ private:
+  friend struct Impl;
+  ObjectStore* store_;
+  const KeyStore* keys_;
+  S3ServiceOptions options_;
+  ChangeHook change_hook_;
+  std::atomic<uint64_t> next_request_{1};
+  uint64_t instance_;
+};
+
+// S3 error code and HTTP status of a Status (NoSuchKey 404, SignatureDoesNotMatch 403, ...).
+struct S3ErrorCode {
+  std::string_view code;
+  int http_status;
+};
+S3ErrorCode S3ErrorOf(const Status& status);
+
+}  // namespace s3xfs::s3
