@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <condition_variable>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -245,7 +246,7 @@ class Server final : public S3Server {
     for (;;) {
       http::request_parser<http::buffer_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
-      parser.body_limit(boost::none);
+      parser.body_limit(std::numeric_limits<std::uint64_t>::max());
       stream.expires_after(first ? options_.header_timeout : options_.idle_timeout);
       first = false;
       co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(kAwait, ec));

@@ -1,0 +1,320 @@
+// S3Service without a socket: requests are signed here with the sigv4 functions and fed to the
+// service the way the Beast server does (Begin, OnBody pieces, Finish).
+#include "s3xfs/s3/service.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "s3xfs/blockstore/memory.h"
+#include "s3xfs/s3/checksum.h"
+#include "s3xfs/s3/sigv4.h"
+#include "testutil.h"
+
+namespace s3xfs::s3 {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int64_t kNow = 1790000000;  // fixed clock
+constexpr char kAk[] = "TESTKEY1";
+constexpr char kSk[] = "testsecret-0123456789";
+
+struct Reply {
+  int status = 0;
+  HeaderList headers;
+  std::string body;
+  bool close = false;
+  std::string Header(std::string_view lower) const {
+    const std::string* v = headers.Find(lower);
+    return v ? *v : "";
+  }
+};
+
+class S3ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ObjectStoreOptions o;
+    o.ledger_path = dir_.path() + "/ledger.db";
+    store_ = std::move(ObjectStore::Open(o, &blocks_).value());
+    auto keys = KeyStore::Parse(std::string(kAk) + " " + kSk +
+                                "\nOTHERKEY other-secret-000\ngrant * public read\n");
+    ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+    keys_ = std::make_unique<KeyStore>(std::move(*keys));
+    S3ServiceOptions so;
+    so.now_s = [this] { return now_; };
+    service_ = std::make_unique<S3Service>(store_.get(), keys_.get(), so);
+    service_->SetChangeHook([this](const std::string& b, const std::string& k) {
+      changes_.push_back(b + "/" + k);
+    });
+  }
+
+  // A signed request (header form, signed payload digest unless `payload_hash` is given).
+  RequestHead Signed(std::string method, std::string target, std::string_view body,
+                     std::vector<std::pair<std::string, std::string>> extra = {},
+                     std::string ak = kAk, std::string sk = kSk, std::string payload_hash = "") {
+    RequestHead h;
+    h.method = std::move(method);
+    h.target = std::move(target);
+    h.headers.Add("host", "127.0.0.1:9000");
+    std::string date = FormatAmzDate(now_);
+    h.headers.Add("x-amz-date", date);
+    if (payload_hash.empty()) payload_hash = HexEncode(Sha256Of(AsBytes(body)));
+    h.headers.Add("x-amz-content-sha256", payload_hash);
+    h.headers.Add("content-length", std::to_string(body.size()));
+    for (auto& [k, v] : extra) h.headers.Add(k, v);
+    SigV4Request a;
+    a.credential = {ak, date.substr(0, 8), "us-east-1", "s3"};
+    for (const auto& [name, value] : h.headers.fields) a.signed_headers.push_back(name);
+    std::sort(a.signed_headers.begin(), a.signed_headers.end());
+    a.amz_date = date;
+    a.payload_hash = payload_hash;
+    auto query = ParseQuery(SplitRequestTarget(h.target).raw_query).value();
+    std::string sts = StringToSign(date, a.credential.Scope(), CanonicalRequest(h, query, a));
+    std::string sig = SignHex(SigningKey(sk, a.credential.date, "us-east-1", "s3"), sts);
+    std::string signed_list;
+    for (const auto& n : a.signed_headers) signed_list += (signed_list.empty() ? "" : ";") + n;
+    h.headers.Add("authorization", "AWS4-HMAC-SHA256 Credential=" + ak + "/" + a.credential.Scope() +
+                                       ", SignedHeaders=" + signed_list + ", Signature=" + sig);
+    last_signature_ = sig;
+    return h;
+  }
+
+  Reply Run(const RequestHead& head, std::string_view body = "", size_t piece = 7) {
+    auto ex = service_->Begin(head);
+    bool complete = true;
+    if (ex->WantsBody()) {
+      for (size_t i = 0; i < body.size(); i += piece) {
+        if (!ex->OnBody(AsBytes(body.substr(i, piece))).ok()) {
+          complete = false;
+          break;
+        }
+      }
+    }
+    Response r = ex->Finish(complete);
+    Reply out{r.status, r.headers, r.body, r.close};
+    if (r.stream) {
+      std::vector<uint8_t> buf(5000);
+      for (;;) {
+        auto n = r.stream->Read(buf);
+        EXPECT_TRUE(n.ok());
+        if (!n.ok() || *n == 0) break;
+        out.body.append(reinterpret_cast<const char*>(buf.data()), *n);
+      }
+      EXPECT_EQ(out.body.size(), r.content_length);
+    }
+    return out;
+  }
+
+  Reply Do(std::string method, std::string target, std::string body = "",
+           std::vector<std::pair<std::string, std::string>> extra = {}) {
+    return Run(Signed(std::move(method), std::move(target), body, std::move(extra)), body);
+  }
+
+  testing::TempDir dir_;
+  MemoryBlockStore blocks_;
+  std::unique_ptr<ObjectStore> store_;
+  std::unique_ptr<KeyStore> keys_;
+  std::unique_ptr<S3Service> service_;
+  std::vector<std::string> changes_;
+  int64_t now_ = kNow;
+  std::string last_signature_;
+};
+
+TEST_F(S3ServiceTest, PutGetHeadDelete) {
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  std::string data = "hello, s3xfs";
+  Reply put = Do("PUT", "/bkt/dir/a%20b.txt", data,
+                 {{"content-type", "text/plain"}, {"x-amz-meta-color", "blue"}});
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.Header("etag"), "\"" + testing::Md5Hex(AsBytes(data)) + "\"");
+  EXPECT_FALSE(put.Header("x-amz-meta-ipfs-cid").empty());
+  Reply get = Do("GET", "/bkt/dir/a%20b.txt");
+  ASSERT_EQ(get.status, 200);
+  EXPECT_EQ(get.body, data);
+  EXPECT_EQ(get.Header("content-type"), "text/plain");
+  EXPECT_EQ(get.Header("x-amz-meta-color"), "blue");
+  EXPECT_EQ(get.Header("x-amz-meta-ipfs-cid"), put.Header("x-amz-meta-ipfs-cid"));
+  Reply head = Do("HEAD", "/bkt/dir/a%20b.txt");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(Do("DELETE", "/bkt/dir/a%20b.txt").status, 204);
+  Reply gone = Do("GET", "/bkt/dir/a%20b.txt");
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_THAT(gone.body, HasSubstr("<Code>NoSuchKey</Code>"));
+  EXPECT_FALSE(gone.Header("x-amz-request-id").empty());
+  Reply head_gone = Do("HEAD", "/bkt/dir/a%20b.txt");
+  EXPECT_EQ(head_gone.status, 404);
+  EXPECT_TRUE(head_gone.body.empty());
+  EXPECT_THAT(changes_, ::testing::ElementsAre("bkt/", "bkt/dir/a b.txt", "bkt/dir/a b.txt"));
+}
+
+TEST_F(S3ServiceTest, BadSignaturesStoreNothing) {
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  auto wrong_secret = Signed("PUT", "/bkt/k", "x", {}, kAk, "not-the-secret");
+  Reply r = Run(wrong_secret, "x");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("SignatureDoesNotMatch"));
+  Reply unknown = Run(Signed("PUT", "/bkt/k", "x", {}, "NOSUCHKEY", kSk), "x");
+  EXPECT_EQ(unknown.status, 403);
+  EXPECT_THAT(unknown.body, HasSubstr("InvalidAccessKeyId"));
+  // Body differs from the signed digest.
+  auto h = Signed("PUT", "/bkt/k", "good");
+  Reply mismatch = Run(h, "evil");
+  EXPECT_EQ(mismatch.status, 400);
+  EXPECT_THAT(mismatch.body, HasSubstr("XAmzContentSHA256Mismatch"));
+  // Clock skew.
+  now_ = kNow - 16 * 60;
+  auto old = Signed("PUT", "/bkt/k", "x");
+  now_ = kNow;
+  Reply skew = Run(old, "x");
+  EXPECT_EQ(skew.status, 403);
+  EXPECT_THAT(skew.body, HasSubstr("RequestTimeTooSkewed"));
+  EXPECT_EQ(Do("GET", "/bkt/k").status, 404);
+}
+
+TEST_F(S3ServiceTest, AccessBetweenKeys) {
+  ASSERT_EQ(Do("PUT", "/mine").status, 200);
+  ASSERT_EQ(Do("PUT", "/mine/k", "v").status, 200);
+  Reply other = Run(Signed("GET", "/mine/k", "", {}, "OTHERKEY", "other-secret-000"));
+  EXPECT_EQ(other.status, 403);
+  EXPECT_THAT(other.body, HasSubstr("AccessDenied"));
+  RequestHead anon;
+  anon.method = "GET";
+  anon.target = "/mine/k";
+  anon.headers.Add("host", "127.0.0.1");
+  EXPECT_EQ(Run(anon).status, 403);
+  // The grant to '*' lets anyone read "public", nobody but the owner write it.
+  ASSERT_EQ(Do("PUT", "/public").status, 200);
+  ASSERT_EQ(Do("PUT", "/public/k", "open").status, 200);
+  anon.target = "/public/k";
+  Reply r = Run(anon);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "open");
+  Reply w = Run(Signed("PUT", "/public/k", "x", {}, "OTHERKEY", "other-secret-000"), "x");
+  EXPECT_EQ(w.status, 403);
+}
+
+TEST_F(S3ServiceTest, RangesAndConditions) {
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  std::string data(1000, 'a');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = char('a' + i % 26);
+  Reply put = Do("PUT", "/bkt/r", data);
+  std::string etag = put.Header("etag");
+  Reply part = Do("GET", "/bkt/r", "", {{"range", "bytes=10-19"}});
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, data.substr(10, 10));
+  EXPECT_EQ(part.Header("content-range"), "bytes 10-19/1000");
+  EXPECT_EQ(Do("GET", "/bkt/r", "", {{"range", "bytes=-5"}}).body, data.substr(995));
+  EXPECT_EQ(Do("GET", "/bkt/r", "", {{"range", "bytes=990-"}}).body, data.substr(990));
+  Reply bad = Do("GET", "/bkt/r", "", {{"range", "bytes=1000-"}});
+  EXPECT_EQ(bad.status, 416);
+  EXPECT_THAT(bad.body, HasSubstr("InvalidRange"));
+  EXPECT_EQ(Do("GET", "/bkt/r", "", {{"if-none-match", etag}}).status, 304);
+  EXPECT_EQ(Do("GET", "/bkt/r", "", {{"if-match", "\"nope\""}}).status, 412);
+  EXPECT_EQ(Do("GET", "/bkt/r", "", {{"if-match", etag}}).status, 200);
+  // PUT If-None-Match: * refuses to overwrite.
+  Reply again = Do("PUT", "/bkt/r", "new", {{"if-none-match", "*"}});
+  EXPECT_EQ(again.status, 412);
+  EXPECT_EQ(Do("GET", "/bkt/r").body, data);
+}
+
+TEST_F(S3ServiceTest, ListV2Pages) {
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  for (int i = 0; i < 25; ++i) {
+    char key[32];
+    snprintf(key, sizeof key, "/bkt/k%02d", i);
+    ASSERT_EQ(Do("PUT", key, "x").status, 200);
+  }
+  std::string token;
+  int keys = 0, pages = 0;
+  for (;;) {
+    std::string target = "/bkt?list-type=2&max-keys=10";
+    if (!token.empty()) target += "&continuation-token=" + UriEncode(token, true);
+    Reply r = Do("GET", target);
+    ASSERT_EQ(r.status, 200) << r.body;
+    ++pages;
+    for (size_t p = 0; (p = r.body.find("<Key>", p)) != std::string::npos; ++p) ++keys;
+    size_t t = r.body.find("<NextContinuationToken>");
+    if (t == std::string::npos) break;
+    size_t e = r.body.find("</NextContinuationToken>", t);
+    token = r.body.substr(t + 23, e - t - 23);
+  }
+  EXPECT_EQ(keys, 25);
+  EXPECT_EQ(pages, 3);
+}
+
+// An aws-chunked body with a correct signature chain is stored decoded; a tampered chunk is not.
+TEST_F(S3ServiceTest, StreamingSignedUpload) {
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  std::string payload(70000, 'z');
+  auto build = [&](bool tamper) {
+    RequestHead h = Signed("PUT", "/bkt/stream", "", {{"content-encoding", "aws-chunked"},
+                                                      {"x-amz-decoded-content-length", std::to_string(payload.size())}},
+                           kAk, kSk, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+    std::string date = FormatAmzDate(now_);
+    Bytes key = SigningKey(kSk, date.substr(0, 8), "us-east-1", "s3");
+    std::string scope = date.substr(0, 8) + "/us-east-1/s3/aws4_request";
+    std::string prev = last_signature_;
+    std::string empty_hash = HexEncode(Sha256Of({}));
+    std::string body;
+    auto chunk = [&](std::string_view data) {
+      std::string sts = "AWS4-HMAC-SHA256-PAYLOAD\n" + date + "\n" + scope + "\n" + prev + "\n" +
+                        empty_hash + "\n" + HexEncode(Sha256Of(AsBytes(data)));
+      std::string sig = SignHex(key, sts);
+      prev = sig;
+      char hex[20];
+      snprintf(hex, sizeof hex, "%zx", data.size());
+      body += std::string(hex) + ";chunk-signature=" + sig + "\r\n" + std::string(data) + "\r\n";
+    };
+    chunk(std::string_view(payload).substr(0, 65536));
+    chunk(std::string_view(payload).substr(65536));
+    chunk("");
+    if (tamper) body[100] ^= 1;
+    return std::make_pair(h, body);
+  };
+  auto [bad_head, bad_body] = build(true);
+  Reply bad = Run(bad_head, bad_body, 4096);
+  EXPECT_EQ(bad.status, 403) << bad.body;
+  EXPECT_EQ(Do("GET", "/bkt/stream").status, 404);
+  auto [head, body] = build(false);
+  Reply good = Run(head, body, 4096);
+  ASSERT_EQ(good.status, 200) << good.body;
+  EXPECT_EQ(Do("GET", "/bkt/stream").body, payload);
+}
+
+TEST_F(S3ServiceTest, XmlBodiesAreBoundedAndSafe) {
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  ASSERT_EQ(Do("PUT", "/bkt/a", "1").status, 200);
+  std::string bomb =
+      "<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]>"
+      "<Delete><Object><Key>&b;</Key></Object></Delete>";
+  Reply r = Do("POST", "/bkt?delete", bomb);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("MalformedXML"));
+  std::string del = "<Delete><Quiet>false</Quiet><Object><Key>a</Key></Object>"
+                    "<Object><Key>missing</Key></Object></Delete>";
+  Reply ok = Do("POST", "/bkt?delete", del);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_THAT(ok.body, HasSubstr("<Deleted><Key>a</Key></Deleted>"));
+  EXPECT_EQ(Do("GET", "/bkt/a").status, 404);
+}
+
+TEST_F(S3ServiceTest, UnsupportedAndMalformed) {
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  EXPECT_EQ(Do("GET", "/bkt?acl").status, 501);
+  EXPECT_EQ(Do("PATCH", "/bkt/k").status, 405);
+  EXPECT_EQ(Do("GET", "/bkt/%zz").status, 400);
+  Reply longkey = Do("PUT", "/bkt/" + std::string(1025, 'k'), "x");
+  EXPECT_EQ(longkey.status, 400);
+  EXPECT_THAT(longkey.body, HasSubstr("KeyTooLong"));
+  Reply dup = Do("PUT", "/bkt");
+  EXPECT_EQ(dup.status, 409);
+  EXPECT_THAT(dup.body, HasSubstr("BucketAlreadyOwnedByYou"));
+  ASSERT_EQ(Do("PUT", "/bkt/k", "v").status, 200);
+  Reply notempty = Do("DELETE", "/bkt");
+  EXPECT_EQ(notempty.status, 409);
+  EXPECT_THAT(notempty.body, HasSubstr("BucketNotEmpty"));
+}
+
+}  // namespace
+}  // namespace s3xfs::s3
