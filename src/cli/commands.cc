@@ -429,7 +429,16 @@ Status RunMount(const po::variables_map& vm) {
     fo.dirty_limit = dirty_limit;
     S3XFS_ASSIGN_OR_RETURN(fs, FileSystem::Create(store.get(), fo));
     if (keys) {
-      S3XFS_ASSIGN_OR_RETURN(s3stack, StartS3(vm, store.get(), std::move(*keys), kernel_cache));
+      auto started = StartS3(vm, store.get(), std::move(*keys), kernel_cache);
+      if (started.ok()) {
+        s3stack = std::move(*started);
+      } else if (vm["s3-listen"].defaulted()) {
+        // Only the default address: a second mount on the machine still mounts.
+        std::cerr << "s3xfs: S3 listener not started: " << started.status().message()
+                  << " (give --s3-listen ADDR:PORT or none)\n";
+      } else {
+        return started.status();
+      }
     }
     return fs.get();
   });

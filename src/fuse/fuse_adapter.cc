@@ -488,18 +488,23 @@ class Invalidator final : public KernelCache {
     std::lock_guard lock(mu_);
     fs_ = fs;
   }
+  // Waits (bounded) until the kernel has dropped its entries, so the change is visible in the
+  // mount when the S3 reply goes out. Safe: callers hold no lock a FUSE request could need.
   void KeyChanged(const std::string& bucket, const std::string& key) override {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (stop_) return;
     queue_.emplace_back(bucket, key);
-    cv_.notify_one();
+    uint64_t mine = ++queued_;
+    cv_.notify_all();
+    done_cv_.wait_for(lock, std::chrono::seconds(2), [&] { return stop_ || done_ >= mine; });
   }
   void Stop() {
     {
       std::lock_guard lock(mu_);
       if (stop_) return;
       stop_ = true;
-      cv_.notify_one();
+      cv_.notify_all();
+      done_cv_.notify_all();
     }
     worker_.join();
   }
@@ -516,6 +521,8 @@ class Invalidator final : public KernelCache {
       lock.unlock();
       if (fs) Invalidate(fs, bucket, key);
       lock.lock();
+      ++done_;
+      done_cv_.notify_all();
     }
   }
 
@@ -543,6 +550,9 @@ class Invalidator final : public KernelCache {
   fuse_session* se_;
   std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable done_cv_;
+  uint64_t queued_ = 0;
+  uint64_t done_ = 0;
   std::deque<std::pair<std::string, std::string>> queue_;
   FileSystem* fs_ = nullptr;
   bool stop_ = false;
