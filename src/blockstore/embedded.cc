@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <utility>
 
 #include "s3xfs/cas/multibase.h"
 
@@ -27,6 +28,7 @@ struct Fd {
   ~Fd() {
     if (fd >= 0) ::close(fd);
   }
+  Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
 };
@@ -56,10 +58,14 @@ class EmbeddedStore final : public BlockStore {
     return PutMany(std::span<const BlockRef>(&ref, 1));
   }
 
+  // With sync_each_put, every block of the batch is written first (writeback started at once)
+  // and only then waited for, so the disk works on the whole batch instead of one block per
+  // round trip; then the renames, then one fsync per shard directory.
   Status PutMany(std::span<const BlockRef> blocks) override {
     struct Pending {
       std::string tmp, final_name;
       std::string shard;
+      Fd fd;
     };
     std::vector<Pending> pending;
     pending.reserve(blocks.size());
@@ -75,9 +81,20 @@ class EmbeddedStore final : public BlockStore {
       if (!st.ok()) break;
       std::string tmp = shard + "/.tmp-" + std::to_string(::getpid()) + "-" +
                         std::to_string(tmp_seq_.fetch_add(1, std::memory_order_relaxed));
-      st = WriteTemp(tmp, b);
-      if (!st.ok()) break;
-      pending.push_back(Pending{std::move(tmp), std::move(name), shard});
+      auto fd = WriteTemp(tmp, b);
+      if (!fd.ok()) {
+        st = fd.status();
+        break;
+      }
+      pending.push_back(Pending{std::move(tmp), std::move(name), shard, std::move(*fd)});
+    }
+    if (st.ok() && opt_.sync_each_put) {
+      for (Pending& p : pending) {
+        if (::fdatasync(p.fd.fd) != 0) {
+          st = Status::FromErrno("fdatasync " + Path(p.tmp), errno);
+          break;
+        }
+      }
     }
     std::set<std::string> dirs;
     for (Pending& p : pending) {
@@ -217,14 +234,18 @@ class EmbeddedStore final : public BlockStore {
     return Status::OK();
   }
 
-  Status WriteTemp(const std::string& tmp, const BlockRef& b) {
+  // Writes a block to a new temporary file and, when puts are synced, starts its writeback;
+  // the caller waits for it (fdatasync) once the whole batch is written.
+  Result<Fd> WriteTemp(const std::string& tmp, const BlockRef& b) {
     Fd fd(::openat(root_fd_, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (fd.fd < 0) return Status::FromErrno("creating " + Path(tmp), errno);
     Status st = WriteAll(fd.fd, b.data, "block " + b.cid.ToString() + " to " + Path(tmp));
-    if (st.ok() && opt_.sync_each_put && ::fdatasync(fd.fd) != 0)
-      st = Status::FromErrno("fdatasync " + Path(tmp), errno);
-    if (!st.ok()) ::unlinkat(root_fd_, tmp.c_str(), 0);
-    return st;
+    if (!st.ok()) {
+      ::unlinkat(root_fd_, tmp.c_str(), 0);
+      return st;
+    }
+    if (opt_.sync_each_put) ::sync_file_range(fd.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    return fd;
   }
 
   const std::string dir_;
