@@ -18,12 +18,22 @@ ls -l build/demo.car
 if [ -e /dev/fuse ]; then
   mnt=$PWD/build/mnt
   mkdir -p "$mnt"
-  echo "== s3xfs mount $mnt (buckets are directories, objects are files)"
-  build/s3xfs mount --data-dir "$data" "$mnt"
+  # The mount also serves S3; pick a free port starting at 9000.
+  port=9000
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+  echo "== s3xfs mount $mnt (buckets are directories, objects are files; S3 on 127.0.0.1:$port)"
+  build/s3xfs mount --data-dir "$data" --s3-listen "127.0.0.1:$port" "$mnt"
   mkdir -p "$mnt/demo-bucket"
   cp README.md "$mnt/demo-bucket/"
   ls -l "$mnt/demo-bucket"
   echo "user.ipfs.cid of the copy: $(getfattr --absolute-names --only-values -n user.ipfs.cid "$mnt/demo-bucket/README.md" 2>/dev/null || echo '(install attr for getfattr)')"
+  if command -v curl >/dev/null; then
+    read -r ak sk < <(grep -v '^#' "$data/s3-keys" | head -1)
+    echo "== the same object over S3 (keys in $data/s3-keys): GET /demo-bucket/README.md"
+    curl -sS -D "$data/.headers" --aws-sigv4 aws:amz:us-east-1:s3 --user "$ak:$sk" \
+      -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "http://127.0.0.1:$port/demo-bucket/README.md" | head -3
+    grep -i '^x-amz-meta-ipfs-cid' "$data/.headers" || true
+  fi
   fusermount3 -u "$mnt"
   echo "== unmounted; the data stays in $data (mount it again with: build/s3xfs mount --data-dir $data $mnt)"
 fi
