@@ -320,6 +320,10 @@ Status RunFsck(const po::variables_map& vm) {
   return Status::OK();
 }
 
+// Daemons (mount, serve) collect garbage this often; blocks go no earlier than the grace period
+// after their last reference.
+constexpr std::chrono::milliseconds kDaemonGcInterval = std::chrono::minutes(1);
+
 // ---- S3 listener (serve, and mount unless --s3-listen none) ----
 
 void DefineS3Options(po::options_description& d, const char* default_listen) {
@@ -423,6 +427,7 @@ Status RunMount(const po::variables_map& vm) {
     S3XFS_ASSIGN_OR_RETURN(blocks, OpenEmbeddedStore(data, eo));
     ObjectStoreOptions so;
     so.ledger_path = data + "/ledger.db";
+    so.gc_interval = kDaemonGcInterval;
     S3XFS_ASSIGN_OR_RETURN(store, ObjectStore::Open(so, blocks.get()));
     FsOptions fo;
     fo.cache_dir = cache;
@@ -462,6 +467,7 @@ Status RunServe(const po::variables_map& vm) {
   S3XFS_ASSIGN_OR_RETURN(auto blocks, OpenEmbeddedStore(data, eo));
   ObjectStoreOptions so;
   so.ledger_path = data + "/ledger.db";
+  so.gc_interval = kDaemonGcInterval;
   S3XFS_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(so, blocks.get()));
   S3XFS_ASSIGN_OR_RETURN(s3::KeyStore keys, LoadKeys(vm));
   // Block the stop signals before any thread starts, then wait for one.

@@ -143,4 +143,24 @@ Result<FsckReport> ObjectStoreImpl::Fsck(bool repair) {
   return rep;
 }
 
+void ObjectStoreImpl::StartGcThread() {
+  gc_thread_ = std::thread([this] {
+    std::unique_lock lock(gc_thread_mu_);
+    while (!gc_thread_cv_.wait_for(lock, opt_.gc_interval, [&] { return gc_thread_stop_; })) {
+      lock.unlock();
+      CollectGarbage(std::nullopt).status().ok();  // a failure is retried next time
+      lock.lock();
+    }
+  });
+}
+
+ObjectStoreImpl::~ObjectStoreImpl() {
+  {
+    std::lock_guard lock(gc_thread_mu_);
+    gc_thread_stop_ = true;
+  }
+  gc_thread_cv_.notify_all();
+  if (gc_thread_.joinable()) gc_thread_.join();
+}
+
 }  // namespace s3xfs

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <condition_variable>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -190,6 +192,15 @@ class ObjectStoreImpl final : public ObjectStore {
   std::unordered_set<InodeId> free_on_close_;       // GUARDED_BY(open_mu_)
   std::unordered_map<InodeId, std::vector<InodeId>> ghosts_;  // GUARDED_BY(open_mu_)
   std::mutex gc_run_mu_;                            // one GC/fsck at a time
+  // Background GC (options.gc_interval).
+  std::mutex gc_thread_mu_;
+  std::condition_variable gc_thread_cv_;
+  bool gc_thread_stop_ = false;                     // GUARDED_BY(gc_thread_mu_)
+  std::thread gc_thread_;
+
+ public:
+  void StartGcThread();
+  ~ObjectStoreImpl() override;
 };
 
 // Streams bytes into blocks and hashes (CID + MD5 in one pass); used by object and part writers.

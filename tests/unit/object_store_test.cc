@@ -1,6 +1,8 @@
 // Behaviour of the object core, driven directly (no kernel, no socket).
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <openssl/evp.h>
 
 #include "s3xfs/blockstore/memory.h"
@@ -131,6 +133,28 @@ TEST_F(CoreTest, GcWaitsForTheGracePeriod) {
   gc = store_->CollectGarbage(std::chrono::milliseconds(0));
   EXPECT_EQ(gc->blocks_deleted, 1u);
   EXPECT_EQ(mem_.block_count(), 0u);
+}
+
+// Daemons set gc_interval: deleted data leaves the block store without anyone calling GC.
+TEST(CoreBackgroundGc, RemovesUnreferencedBlocks) {
+  testing::TempDir dir;
+  MemoryBlockStore mem;
+  ObjectStoreOptions o;
+  o.ledger_path = dir.path() + "/ledger.db";
+  o.gc_grace = std::chrono::milliseconds(0);
+  o.gc_interval = std::chrono::milliseconds(20);
+  auto store = std::move(ObjectStore::Open(o, &mem).value());
+  ASSERT_TRUE(store->CreateBucket("bkt").ok());
+  ASSERT_TRUE(store->Put("bkt", "keep", testing::ChaCha("keep", 1000)).ok());
+  ASSERT_TRUE(store->Put("bkt", "drop", testing::ChaCha("drop", 1000)).ok());
+  ASSERT_EQ(mem.block_count(), 2u);
+  ASSERT_TRUE(store->Delete("bkt", "drop").ok());
+  for (int i = 0; i < 500 && mem.block_count() != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(mem.block_count(), 1u);
+  EXPECT_EQ(store->Get("bkt", "keep").value(), testing::ChaCha("keep", 1000));
+  store.reset();  // stops the thread
 }
 
 TEST_F(CoreTest, CopySharesBlocksAndRefcountsHold) {

@@ -38,6 +38,9 @@ struct ObjectStoreOptions {
   // Unreferenced blocks are deleted from the block store no earlier than this after their last
   // reference went away (room for readers that resolved a key just before it changed).
   std::chrono::milliseconds gc_grace{std::chrono::minutes(5)};
+  // When non-zero, a background thread runs CollectGarbage() this often for the life of the
+  // store (the daemons use it; a failed run is retried at the next interval).
+  std::chrono::milliseconds gc_interval{0};
   // Smallest size of every multipart part but the last (S3: 5 MiB).
   uint64_t min_part_size = 5u << 20;
   // Clock in nanoseconds since the epoch (tests inject one).
