@@ -587,7 +587,10 @@ class Exchange final : public S3Exchange {
     if (decoder_) S3XFS_RETURN_IF_ERROR(decoder_->Finish());
     if (sha256_) {
       std::string got = HexEncode(sha256_->Digest());
-      if (got != expected_sha256_) {
+      std::string want = expected_sha256_;
+      std::transform(want.begin(), want.end(), want.begin(),
+                     [](char c) { return (c >= 'A' && c <= 'F') ? char(c - 'A' + 'a') : c; });
+      if (got != want) {
         return Err(R::kContentSha256Mismatch,
                    "The provided 'x-amz-content-sha256' header does not match what was computed.");
       }
@@ -1057,7 +1060,8 @@ class Exchange final : public S3Exchange {
         {"response-cache-control", "cache-control"},
         {"response-content-disposition", "content-disposition"},
         {"response-content-encoding", "content-encoding"}};
-    for (const auto& [param, header] : kOverrides) {
+    for (const auto& override_pair : kOverrides) {
+      std::string_view param = override_pair.first, header = override_pair.second;
       if (const std::string* v = FindParam(query_, param)) {
         auto& f = r.headers.fields;
         f.erase(std::remove_if(f.begin(), f.end(), [&](const auto& kv) { return kv.first == header; }),
@@ -1316,6 +1320,14 @@ Response S3Service::ErrorResponse(const Status& status, const std::string& resou
   XmlWriter w("Error");
   w.Element("Code", code.code);
   w.Element("Message", status.message());
+  // A request signed for another region: name ours, as S3 does (s3cmd, whose default region
+  // is "US", re-signs with the <Region> of this error; HEAD callers read the header).
+  if ((status.reason() == R::kAuthorizationHeaderMalformed ||
+       status.reason() == R::kAuthorizationQueryParametersError) &&
+      status.message().find("' is wrong; expecting '") != std::string::npos) {
+    w.Element("Region", options_.region);
+    r.headers.Add("x-amz-bucket-region", options_.region);
+  }
   w.Element("Resource", resource);
   w.Element("RequestId", id);
   r.body = w.Finish();
