@@ -69,6 +69,7 @@ class EmbeddedStore final : public BlockStore {
     };
     std::vector<Pending> pending;
     pending.reserve(blocks.size());
+    std::vector<size_t> new_shards;
     Status st;
     for (const BlockRef& b : blocks) {
       std::string key = Key(b.cid), shard = Shard(key);
@@ -77,7 +78,7 @@ class EmbeddedStore final : public BlockStore {
       if (::fstatat(root_fd_, name.c_str(), &sb, 0) == 0 &&
           static_cast<uint64_t>(sb.st_size) == b.data.size())
         continue;  // already stored (a torn copy of another size gets rewritten)
-      st = EnsureShard(shard);
+      st = EnsureShard(shard, &new_shards);
       if (!st.ok()) break;
       std::string tmp = shard + "/.tmp-" + std::to_string(::getpid()) + "-" +
                         std::to_string(tmp_seq_.fetch_add(1, std::memory_order_relaxed));
@@ -88,6 +89,7 @@ class EmbeddedStore final : public BlockStore {
       }
       pending.push_back(Pending{std::move(tmp), std::move(name), shard, std::move(*fd)});
     }
+    if (st.ok()) st = SyncNewShards(new_shards);
     if (st.ok() && opt_.sync_each_put) {
       for (Pending& p : pending) {
         if (::fdatasync(p.fd.fd) != 0) {
@@ -223,14 +225,21 @@ class EmbeddedStore final : public BlockStore {
     return static_cast<size_t>(v(shard[0]) * 32 + v(shard[1])) % 1024;
   }
 
-  Status EnsureShard(const std::string& shard) {
-    auto& made = shard_made_[ShardIndex(shard)];
-    if (made.load(std::memory_order_acquire)) return Status::OK();
+  // Creates the shard directory if needed. Its entry in blocks/ is made durable by
+  // SyncNewShards, once for all the shards a batch created (a fresh store creates up to 1024).
+  Status EnsureShard(const std::string& shard, std::vector<size_t>* new_shards) {
+    size_t index = ShardIndex(shard);
+    if (shard_made_[index].load(std::memory_order_acquire)) return Status::OK();
     if (::mkdirat(root_fd_, shard.c_str(), 0755) != 0 && errno != EEXIST)
       return Status::FromErrno("creating " + Path(shard), errno);
+    new_shards->push_back(index);
+    return Status::OK();
+  }
+  Status SyncNewShards(const std::vector<size_t>& new_shards) {
+    if (new_shards.empty()) return Status::OK();
     if (opt_.sync_each_put && ::fsync(root_fd_) != 0)
       return Status::FromErrno("fsync " + dir_ + "/blocks", errno);
-    made.store(true, std::memory_order_release);
+    for (size_t i : new_shards) shard_made_[i].store(true, std::memory_order_release);
     return Status::OK();
   }
 

@@ -1,5 +1,8 @@
 // Only this file includes Boost.Beast (DESIGN.md §1).
 #include <utility>  // asio 1.74's awaitable.hpp uses std::exchange without including it
+// GCC 12 reports asio 1.74's coroutine frame allocator (a recycling allocator paired with its
+// own operator delete) as mismatched; a known false positive.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 #include "s3xfs/s3/server.h"
 
@@ -33,6 +36,9 @@ struct ConnEntry {
   beast::tcp_stream* stream = nullptr;
   asio::strand<asio::io_context::executor_type>* strand = nullptr;
   bool idle = true;
+  // Cleared (on the connection's strand) when the connection ends: a close posted by Shutdown
+  // must not touch a stream that is gone.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 };
 
 class Server final : public S3Server {
@@ -103,7 +109,9 @@ class Server final : public S3Server {
     for (ConnEntry& c : conns_) {
       if (!c.idle) continue;
       beast::tcp_stream* s = c.stream;
-      asio::post(*c.strand, [s] { s->socket().close(); });
+      asio::post(*c.strand, [s, alive = c.alive] {
+        if (*alive) s->socket().close();
+      });
     }
   }
 
@@ -116,8 +124,15 @@ class Server final : public S3Server {
       co_await acceptor_.async_accept(socket, asio::redirect_error(kAwait, ec));
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-        continue;  // EMFILE and friends: keep serving the connections we have
+        // EMFILE and friends: keep serving the connections we have, and retry a little later
+        // (retrying at once would spin: the pending connection stays in the backlog).
+        asio::steady_timer pause(io_, std::chrono::milliseconds(20));
+        co_await pause.async_wait(asio::redirect_error(kAwait, ec));
+        continue;
       }
+      // Headers and body go out in separate writes: without TCP_NODELAY, Nagle holds the body
+      // back until the client's delayed ACK (40 ms per small GET).
+      socket.set_option(tcp::no_delay(true), ec);
       asio::co_spawn(*strand, Connection(std::move(socket), strand), asio::detached);
     }
   }
@@ -193,7 +208,7 @@ class Server final : public S3Server {
     http::response_serializer<http::buffer_body> sr(res);
     co_await http::async_write_header(stream, sr, asio::redirect_error(kAwait, ec));
     if (ec) co_return ec;
-    std::vector<uint8_t> buf(options_.body_buffer);
+    std::vector<uint8_t> buf(std::max<uint64_t>(1, std::min<uint64_t>(options_.body_buffer, r.content_length)));
     uint64_t sent = 0;
     while (sent < r.content_length) {
       auto n = r.stream->Read(std::span<uint8_t>(buf.data(), buf.size()));
@@ -227,10 +242,16 @@ class Server final : public S3Server {
     struct Guard {
       Server* s;
       std::list<ConnEntry>::iterator it;
-      ~Guard() { s->Unregister(it); }
+      ~Guard() {
+        *it->alive = false;
+        s->Unregister(it);
+      }
     } guard{this, entry};
 
-    beast::flat_buffer buffer(options_.max_header_bytes + 4096);
+    // Reads go through this buffer: large enough that one read takes what the socket has (a
+    // small maximum means a scheduler round trip per few KiB of body); shrunk after each
+    // request so idle connections hold little.
+    beast::flat_buffer buffer(options_.max_header_bytes + options_.body_buffer);
     error_code ec;
     if (over_limit) {
       Response r = service_->ErrorResponse(
@@ -241,7 +262,6 @@ class Server final : public S3Server {
       stream.socket().shutdown(tcp::socket::shutdown_both, ec);
       co_return;
     }
-    std::vector<uint8_t> body_buf(options_.body_buffer);
     bool first = true;
     for (;;) {
       http::request_parser<http::buffer_body> parser;
@@ -273,6 +293,15 @@ class Server final : public S3Server {
       unsigned version = req.version();
       bool keep_alive = req.keep_alive();
       bool has_body = !parser.is_done();
+      // RFC 9112 §6.1: with a Transfer-Encoding whose final coding is not chunked the body
+      // length is unknown; reading on would run body bytes as the next request (smuggling).
+      if (req.find(http::field::transfer_encoding) != req.end() && !parser.chunked()) {
+        Response r = service_->ErrorResponse(
+            Status::InvalidArgument("Transfer-Encoding must end with chunked")
+                .With(Status::Reason::kInvalidRequest), "/");
+        co_await Write(stream, r, false, version);
+        break;
+      }
       std::unique_ptr<S3Exchange> ex = service_->Begin(head);
       Response response;
       bool body_read = !has_body;
@@ -283,15 +312,22 @@ class Server final : public S3Server {
           co_await http::async_write(stream, cont, asio::redirect_error(kAwait, ec));
           if (ec) break;
         }
+        // Allocated per request with a body, not per connection (thousands of idle keep-alive
+        // connections must not hold 256 KiB each), and not zero-filled.
+        const size_t body_size = options_.body_buffer;
+        std::unique_ptr<uint8_t[]> body_buf(new uint8_t[body_size]);
+        // Beast reads only into the buffer's free capacity (at least 512 bytes): without room
+        // reserved, a body arrives 512 bytes per recv and one scheduler round trip each.
+        buffer.reserve(body_size);
         bool ok = true;
         while (!parser.is_done()) {
-          req.body().data = body_buf.data();
-          req.body().size = body_buf.size();
+          req.body().data = body_buf.get();
+          req.body().size = body_size;
           stream.expires_after(options_.io_timeout);
           co_await http::async_read(stream, buffer, parser, asio::redirect_error(kAwait, ec));
           if (ec == http::error::need_buffer) ec = {};
-          size_t n = body_buf.size() - req.body().size;
-          if (n > 0 && !ex->OnBody(ByteView(body_buf.data(), n)).ok()) {
+          size_t n = body_size - req.body().size;
+          if (n > 0 && !ex->OnBody(ByteView(body_buf.get(), n)).ok()) {
             ok = false;
             break;
           }
@@ -313,6 +349,7 @@ class Server final : public S3Server {
       bool keep = keep_alive && body_read && !response.close;
       ec = co_await Write(stream, response, keep, version);
       if (ec || !keep) break;
+      buffer.shrink_to_fit();
       if (!SetIdle(entry, true)) break;
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -321,14 +358,15 @@ class Server final : public S3Server {
 
   S3Service* service_;
   S3ServerOptions options_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  std::vector<std::thread> threads_;
+  // Declared before io_: connections still open when io_ is destroyed unregister on the way.
   std::mutex mu_;
   std::condition_variable cv_;
   std::list<ConnEntry> conns_;
   bool stopping_ = false;
   bool stopped_ = false;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
   uint16_t acceptor_port_ = 0;
   std::string address_;
 };

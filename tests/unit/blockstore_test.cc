@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "s3xfs/blockstore/batch.h"
 #include "s3xfs/blockstore/embedded.h"
 #include "s3xfs/blockstore/faulty.h"
 #include "s3xfs/blockstore/memory.h"
@@ -240,6 +241,48 @@ TEST(FaultyStore, HoldBlocksOnlyMatchingCids) {
   f.ReleaseHeld();
   t.join();
   EXPECT_TRUE(done.load());
+}
+
+}  // namespace
+}  // namespace s3xfs
+
+namespace s3xfs {
+namespace {
+
+Block NumberedBlock(int i, size_t size) {
+  Bytes d(size, static_cast<uint8_t>(i));
+  d[0] = static_cast<uint8_t>(i >> 8);
+  return Block{Cid::Compute(1, Codec::kRaw, d), d};
+}
+
+// Full batches are written in the background; Flush makes everything durable-and-present.
+TEST(BlockBatchTest, BackgroundBatchesAllArriveByFlush) {
+  MemoryBlockStore mem;
+  FaultyBlockStore slow(&mem);
+  slow.SetDelay(std::chrono::milliseconds(5));
+  BlockBatch batch(&slow, 3000);
+  std::vector<Cid> cids;
+  for (int i = 0; i < 40; ++i) {
+    Block b = NumberedBlock(i, 1000);
+    cids.push_back(b.cid);
+    ASSERT_TRUE(batch.Add(std::move(b)).ok());
+  }
+  ASSERT_TRUE(batch.Flush().ok());
+  for (const Cid& c : cids) EXPECT_TRUE(mem.Has(c).value()) << c.ToString();
+}
+
+// A failed background write is reported by the next Add or Flush, never lost.
+TEST(BlockBatchTest, BackgroundErrorIsReported) {
+  MemoryBlockStore mem;
+  FaultyBlockStore faulty(&mem);
+  faulty.FailNth(FaultyBlockStore::Op::kPut, 1, Status::IOError("disk full"));
+  BlockBatch batch(&faulty, 2000);
+  Status first_error;
+  for (int i = 0; i < 20 && first_error.ok(); ++i) first_error = batch.Add(NumberedBlock(i, 1000));
+  Status flushed = batch.Flush();
+  EXPECT_TRUE(!first_error.ok() || !flushed.ok()) << "the failed PutMany was not reported";
+  std::string msg = first_error.ok() ? flushed.message() : first_error.message();
+  EXPECT_NE(msg.find("disk full"), std::string::npos) << msg;
 }
 
 }  // namespace

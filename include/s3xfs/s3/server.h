@@ -29,7 +29,7 @@ struct S3ServerOptions {
   int threads = 8;
   size_t max_connections = 8192;
   size_t max_header_bytes = 64 << 10;
-  size_t body_buffer = 256 << 10;
+  size_t body_buffer = 1 << 20;
   std::chrono::seconds header_timeout{30};
   std::chrono::seconds io_timeout{60};
   std::chrono::seconds idle_timeout{120};
