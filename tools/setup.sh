@@ -16,6 +16,13 @@ deb_build=(g++ meson ninja-build pkg-config libssl-dev libsqlite3-dev libfuse3-d
 # Tests: openssl (ChaCha20 vectors), node/npm (reference importer, ipfs-car), time (RSS),
 # and the tools run on the mount (rsync, git, sqlite3, fio, attr for xattrs).
 deb_test=(openssl time python3 rsync git sqlite3 fio attr util-linux)
+# S3 client matrix (tests/s3): rclone, s3cmd, s3fs-fuse, restic, curl.
+deb_test+=(rclone s3cmd s3fs restic curl)
+# aws cli and boto3 (tests/s3/awscli.sh, tests/s3/boto3.sh; they run Debian's /usr/bin ones).
+deb_test+=(awscli python3-boto3)
+# Fuzzing (tests/fuzz/run.sh: clang++ and its libFuzzer runtime); nginx is the GET baseline of
+# tools/bench/s3.sh.
+deb_test+=(clang libclang-rt-14-dev nginx-light)
 # Node.js and npm: any installation will do (the machine may have its own, which conflicts with
 # Debian's packages); Debian's are installed only when the commands are missing.
 node_pkgs=(nodejs npm)

@@ -316,5 +316,24 @@ TEST_F(S3ServiceTest, UnsupportedAndMalformed) {
   EXPECT_THAT(notempty.body, HasSubstr("BucketNotEmpty"));
 }
 
+// s3cmd's default region is "US": it re-signs with the <Region> of the error (or, for HEAD,
+// the x-amz-bucket-region header), so both must name ours.
+TEST_F(S3ServiceTest, WrongRegionNamesOurs) {
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  for (std::string method : {"GET", "HEAD"}) {
+    RequestHead h = Signed(method, "/bkt/k", "");
+    for (auto& [name, value] : h.headers.fields) {
+      if (name == "authorization") value.replace(value.find("/us-east-1/"), 11, "/US/");
+    }
+    Reply r = Run(h);
+    EXPECT_EQ(r.status, 400) << method;
+    EXPECT_EQ(r.Header("x-amz-bucket-region"), "us-east-1") << method;
+    if (method == "GET") {
+      EXPECT_THAT(r.body, HasSubstr("<Code>AuthorizationHeaderMalformed</Code>"));
+      EXPECT_THAT(r.body, HasSubstr("<Region>us-east-1</Region>"));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace s3xfs::s3
