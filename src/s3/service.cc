@@ -719,12 +719,8 @@ class Exchange final : public S3Exchange {
 
   Response ListObjects(bool v2) {
     ListOptions lo;
-    auto get = [&](std::string_view n) {
-      const std::string* v = FindParam(query_, n);
-      return v ? *v : std::string();
-    };
-    lo.prefix = get("prefix");
-    lo.delimiter = get("delimiter");
+    lo.prefix = Param("prefix");
+    lo.delimiter = Param("delimiter");
     bool url = false;
     if (const std::string* et = FindParam(query_, "encoding-type")) {
       if (*et != "url") return Error(Err(R::kNone, "Invalid Encoding Method specified in Request"));
@@ -742,18 +738,14 @@ class Exchange final : public S3Exchange {
         token = *t;
         lo.start_after.assign(raw.begin(), raw.end());
       } else {
-        lo.start_after = get("start-after");
+        lo.start_after = Param("start-after");
       }
     } else {
-      lo.start_after = get("marker");
+      lo.start_after = Param("marker");
     }
-    ListResult res;
-    if (*max > 0) {
-      lo.max_keys = *max;
-      auto listed = store_->List(route_.bucket, lo);
-      if (!listed.ok()) return Error(listed.status());
-      res = std::move(*listed);
-    }
+    auto page = ListPage(&lo, *max);
+    if (!page.ok()) return Error(page.status());
+    const ListResult& res = *page;
     auto enc = [&](const std::string& s) { return url ? UriEncode(s, false) : s; };
     XmlWriter w("ListBucketResult", kS3Namespace);
     w.Element("Name", route_.bucket);
@@ -764,14 +756,14 @@ class Exchange final : public S3Exchange {
       w.Element("KeyCount", std::to_string(res.objects.size() + res.common_prefixes.size()));
       if (res.truncated) w.Element("NextContinuationToken", ContinuationToken(res.next_marker));
     } else {
-      w.Element("Marker", enc(get("marker")));
+      w.Element("Marker", enc(Param("marker")));
       if (res.truncated && !lo.delimiter.empty()) w.Element("NextMarker", enc(res.next_marker));
     }
     w.Element("MaxKeys", std::to_string(*max));
     if (!lo.delimiter.empty()) w.Element("Delimiter", enc(lo.delimiter));
     if (url) w.Element("EncodingType", "url");
     w.Element("IsTruncated", res.truncated ? "true" : "false");
-    bool owner = !v2 || get("fetch-owner") == "true";
+    bool owner = !v2 || Param("fetch-owner") == "true";
     for (const ObjectInfo& o : res.objects) {
       w.Open("Contents");
       w.Element("Key", enc(o.key));
@@ -790,6 +782,19 @@ class Exchange final : public S3Exchange {
     return XmlResponse(w.Finish());
   }
 
+  // The value of a query parameter, "" when absent.
+  std::string Param(std::string_view name) const {
+    const std::string* v = FindParam(query_, name);
+    return v ? *v : std::string();
+  }
+
+  // One page of a listing (empty for max-keys=0).
+  Result<ListResult> ListPage(ListOptions* lo, uint32_t max) {
+    if (max == 0) return ListResult{};
+    lo->max_keys = max;
+    return store_->List(route_.bucket, *lo);
+  }
+
   void Owner(XmlWriter* w) {
     w->Open("Owner");
     w->Element("ID", owner_);
@@ -799,29 +804,21 @@ class Exchange final : public S3Exchange {
 
   Response ListVersions() {
     ListOptions lo;
-    auto get = [&](std::string_view n) {
-      const std::string* v = FindParam(query_, n);
-      return v ? *v : std::string();
-    };
-    lo.prefix = get("prefix");
-    lo.delimiter = get("delimiter");
-    lo.start_after = get("key-marker");
-    bool url = get("encoding-type") == "url";
+    lo.prefix = Param("prefix");
+    lo.delimiter = Param("delimiter");
+    lo.start_after = Param("key-marker");
+    bool url = Param("encoding-type") == "url";
     auto max = MaxKeys("max-keys", 1000);
     if (!max.ok()) return Error(max.status());
-    ListResult res;
-    if (*max > 0) {
-      lo.max_keys = *max;
-      auto listed = store_->List(route_.bucket, lo);
-      if (!listed.ok()) return Error(listed.status());
-      res = std::move(*listed);
-    }
+    auto page = ListPage(&lo, *max);
+    if (!page.ok()) return Error(page.status());
+    const ListResult& res = *page;
     auto enc = [&](const std::string& s) { return url ? UriEncode(s, false) : s; };
     XmlWriter w("ListVersionsResult", kS3Namespace);
     w.Element("Name", route_.bucket);
     w.Element("Prefix", enc(lo.prefix));
     w.Element("KeyMarker", enc(lo.start_after));
-    w.Element("VersionIdMarker", get("version-id-marker"));
+    w.Element("VersionIdMarker", Param("version-id-marker"));
     if (res.truncated) {
       w.Element("NextKeyMarker", enc(res.next_marker));
       w.Element("NextVersionIdMarker", "null");
