@@ -1,6 +1,7 @@
 #include "commands.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -372,6 +373,12 @@ Result<S3Stack> StartS3(const po::variables_map& vm, ObjectStore* store, s3::Key
   opts.listen = vm["s3-listen"].as<std::string>();
   S3XFS_ASSIGN_OR_RETURN(uint64_t threads, ParseCount(vm, "s3-threads", 8));
   opts.threads = static_cast<int>(std::clamp<uint64_t>(threads, 1, 256));
+  // Each connection is a descriptor: lift the soft limit (often 1024) to the hard one, as
+  // servers do, so max_connections can be reached instead of accept() failing with EMFILE.
+  if (struct rlimit rl; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
   S3XFS_ASSIGN_OR_RETURN(st.server, s3::S3Server::Start(st.service.get(), opts));
   std::cerr << "s3xfs: S3 listening on http://" << st.server->address() << "\n";
   return st;

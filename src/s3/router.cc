@@ -71,7 +71,8 @@ Result<Route> ObjectOp(const RequestHead& head, const std::vector<QueryParam>& q
   const std::string& m = head.method;
   bool upload = HasParam(q, "uploadId");
   if (m == "GET") {
-    r.op = upload ? S3Op::kListParts : S3Op::kGetObject;
+    if (HasParam(q, "tagging")) r.op = S3Op::kGetObjectTagging;
+    else r.op = upload ? S3Op::kListParts : S3Op::kGetObject;
     return r;
   }
   if (m == "HEAD") { r.op = S3Op::kHeadObject; return r; }
@@ -125,6 +126,7 @@ std::string_view OpName(S3Op op) {
     case S3Op::kCompleteMultipartUpload: return "CompleteMultipartUpload";
     case S3Op::kAbortMultipartUpload: return "AbortMultipartUpload";
     case S3Op::kListParts: return "ListParts";
+    case S3Op::kGetObjectTagging: return "GetObjectTagging";
   }
   return "Unknown";
 }
@@ -142,7 +144,12 @@ bool HasParam(const std::vector<QueryParam>& query, std::string_view name) {
 
 Result<Route> RouteRequest(const RequestHead& head, const std::vector<QueryParam>& query,
                            const RouterOptions& options) {
+  bool get_tagging = false;
   for (const auto& p : query) {
+    if (p.name == "tagging" && head.method == "GET" && !get_tagging) {
+      get_tagging = true;  // GetObjectTagging (objects only: checked once the key is known)
+      continue;
+    }
     if (std::find(kUnsupported.begin(), kUnsupported.end(), p.name) != kUnsupported.end()) {
       return NotImplemented("the ?" + p.name + " sub-resource");
     }
@@ -187,7 +194,10 @@ Result<Route> RouteRequest(const RequestHead& head, const std::vector<QueryParam
     if (head.method == "GET") { r.op = S3Op::kListBuckets; return r; }
     return MethodNotAllowed(head.method);
   }
-  if (r.key.empty()) return BucketOp(head, query, std::move(r));
+  if (r.key.empty()) {
+    if (get_tagging) return NotImplemented("the ?tagging sub-resource");
+    return BucketOp(head, query, std::move(r));
+  }
   return ObjectOp(head, query, std::move(r));
 }
 

@@ -662,6 +662,15 @@ class Exchange final : public S3Exchange {
         return Ok(204);
       }
       case S3Op::kListParts: return ListParts();
+      case S3Op::kGetObjectTagging: {
+        // s3xfs stores no tags: an existing object has an empty TagSet (as on S3).
+        auto info = store_->Head(route_.bucket, route_.key);
+        if (!info.ok()) return Error(info.status());
+        XmlWriter w("Tagging", kS3Namespace);
+        w.Open("TagSet");
+        w.Close();
+        return XmlResponse(w.Finish());
+      }
     }
     return Error(Err(R::kNotImplemented, "operation not implemented"));
   }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # aws cli (Debian's /usr/bin/aws, v2) against a real `s3xfs serve` listener, path style:
 # mb/rb, cp up/down of a small and a 100 MiB file (multipart upload in 8 MiB parts, parallel
-# ranged GETs), sync of a tree both ways (a second sync transfers nothing), ls (recursive, with
-# prefixes), rm --recursive, presigned URLs fetched with curl (tampered and expired ones get 403),
-# and s3api put-object/get-object/head-object with metadata. Every download is compared byte for
-# byte (and ETags against MD5s).
+# ranged GETs), an s3 -> s3 copy of it (multipart copy: GetObjectTagging + UploadPartCopy), a
+# 20 MiB upload from stdin, sync of a tree both ways (a second sync transfers nothing), ls
+# (recursive, with prefixes), rm --recursive, presigned URLs fetched with curl (tampered and
+# expired ones get 403), and s3api put-object/get-object/head-object with metadata. Every
+# download is compared byte for byte (and ETags against MD5s).
 #
 # Usage: tests/s3/awscli.sh /path/to/s3xfs
 set -euo pipefail
@@ -56,14 +57,30 @@ chacha awscli/big "$big" >"$TMP/big"
 t0=$(now_ns)
 aws_ok "cp up 100 MiB" s3 cp "$TMP/big" "$S/dir/big.bin" >/dev/null
 t1=$(now_ns)
+# s3 -> s3 above 8 MiB is a multipart copy (UploadPartCopy with x-amz-copy-source-range);
+# a stream of unknown size from stdin is a multipart upload too.
+aws_ok "cp s3 -> s3 100 MiB" s3 cp "$S/dir/big.bin" "$S/dir/big copy.bin" >/dev/null
+head -c $((20 * 1024 * 1024 + 5)) "$TMP/big" >"$TMP/big20"
+awsc s3 cp - "$S/dir/stdin20.bin" <"$TMP/big20" || fail "cp of 20 MiB from stdin"
 # ETags and sizes from one listing: single PUT = MD5, multipart = md5-of-md5s-N.
+big_etag=$(md5_etag "$TMP/big" $((8 * 1024 * 1024)))
 aws_ok "list-objects-v2" s3api list-objects-v2 --bucket "$B" \
   --query 'Contents[].[Key,ETag,Size]' --output text >"$TMP/list"
 assert_eq "$(grep -P '^small.bin\t' "$TMP/list")" "small.bin	\"$(md5_of "$TMP/small")\"	1000" \
   "ETag and size of a single PUT"
 assert_eq "$(grep -P '^dir/big.bin\t' "$TMP/list")" \
-  "dir/big.bin	\"$(md5_etag "$TMP/big" $((8 * 1024 * 1024)))\"	$big" \
+  "dir/big.bin	\"$big_etag\"	$big" \
   "ETag (8 MiB parts) and size of the multipart upload"
+assert_eq "$(grep -P '^dir/big copy.bin\t' "$TMP/list")" \
+  "dir/big copy.bin	\"$big_etag\"	$big" \
+  "ETag and size of the multipart copy"
+assert_eq "$(grep -P '^dir/stdin20.bin\t' "$TMP/list")" \
+  "dir/stdin20.bin	\"$(md5_etag "$TMP/big20" $((8 * 1024 * 1024)))\"	$((20 * 1024 * 1024 + 5))" \
+  "ETag and size of the upload from stdin"
+cid1=$(awsc s3api head-object --bucket "$B" --key dir/big.bin --query 'Metadata."ipfs-cid"' --output text)
+cid2=$(awsc s3api head-object --bucket "$B" --key "dir/big copy.bin" --query 'Metadata."ipfs-cid"' --output text)
+is_cid "$cid1" || fail "x-amz-meta-ipfs-cid of the 100 MiB object: '$cid1'"
+assert_eq "$cid2" "$cid1" "the multipart copy has the original's CID"
 t2=$(now_ns)
 aws_ok "cp down 100 MiB" s3 cp "$S/dir/big.bin" "$TMP/big.out" >/dev/null
 t3=$(now_ns)
@@ -125,6 +142,11 @@ grep -q SignatureDoesNotMatch "$TMP/presigned.err" || fail "tampered URL: $(cat 
 other=${url/small.bin/stdin.bin}
 code=$(curl -sS -o "$TMP/presigned.err" -w '%{http_code}' "$other")
 assert_eq "$code" 403 "presigned URL pointed at another key"
+# A key with + % ~ (the canonical URI encodes them once, as S3 does).
+url=$(awsc s3 presign "$S/tree/sub/plus+sign%percent~tilde.dat")
+code=$(curl -sS -o "$TMP/presigned.out" -w '%{http_code}' "$url")
+assert_eq "$code" 200 "presigned GET of a key with + % ~"
+assert_same_file "$TMP/presigned.out" "$TMP/tree/sub/plus+sign%percent~tilde.dat" "presigned download of a key with + % ~"
 url=$(awsc s3 presign "$S/small.bin" --expires-in 1)
 sleep 2.2
 code=$(curl -sS -o "$TMP/presigned.err" -w '%{http_code}' "$url")

@@ -625,7 +625,12 @@ def test_protocol(b, key, body):
     check(lb.get("Owner", {}).get("ID"), f"ListBuckets without Owner: {lb.get('Owner')}")
     # Not implemented sub-resources answer NotImplemented, not something else.
     expect_error("NotImplemented", s3.get_bucket_policy, Bucket=b, status=501)
-    expect_error("NotImplemented", s3.get_object_tagging, Bucket=b, Key=key, status=501)
+    expect_error("NotImplemented", s3.get_bucket_tagging, Bucket=b, status=501)
+    expect_error("NotImplemented", s3.put_object_tagging, Bucket=b, Key=key,
+                 Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}, status=501)
+    # GetObjectTagging: no tags (aws cli asks before every multipart copy).
+    eq(s3.get_object_tagging(Bucket=b, Key=key)["TagSet"], [], "GetObjectTagging")
+    expect_error("NoSuchKey", s3.get_object_tagging, Bucket=b, Key="nope", status=404)
 
 
 def test_access(b):

@@ -91,7 +91,18 @@ async function main() {
   await expectError('BadDigest', 400, () => client.send(new PutObjectCommand({
     Bucket: B, Key: 'buf/bad', Body: small, ChecksumCRC32: 'AAAAAA==' })));
   await expectError('NoSuchKey', 404, () => client.send(new GetObjectCommand({ Bucket: B, Key: 'buf/bad' })));
+  // SDK versions that still run on Node 18 (Debian 12's) compute CRC64NVME only with the native
+  // CRT package; the server side of CRC64NVME is covered by the unit and boto3/security tests.
+  let crc64InJs = true;
+  try {
+    await client.send(new PutObjectCommand({ Bucket: B, Key: 'buf/crc64-probe', Body: small, ChecksumAlgorithm: 'CRC64NVME' }));
+  } catch (e) {
+    if (!/crc64-nvme-crt/.test(String(e))) throw e;
+    crc64InJs = false;
+    log('this SDK version needs the native CRT for CRC64NVME: those cases skipped');
+  }
   for (const alg of ['CRC32C', 'SHA1', 'SHA256', 'CRC64NVME']) {
+    if (alg === 'CRC64NVME' && !crc64InJs) continue;
     await client.send(new PutObjectCommand({ Bucket: B, Key: `buf/${alg}`, Body: small, ChecksumAlgorithm: alg }));
     check(sent[`x-amz-checksum-${alg.toLowerCase()}`], `${alg}: header not sent`);
     g = await getBytes(B, `buf/${alg}`);
@@ -105,6 +116,7 @@ async function main() {
   writeFileSync(file, streamed);
   for (const [alg, key] of [[undefined, 'stream/crc32'], ['CRC32C', 'stream/crc32c'],
     ['SHA256', 'stream/sha256'], ['CRC64NVME', 'stream/crc64nvme']]) {
+    if (alg === 'CRC64NVME' && !crc64InJs) continue;
     r = await client.send(new PutObjectCommand({ Bucket: B, Key: key, Body: createReadStream(file),
       ContentLength: streamed.length, ChecksumAlgorithm: alg, Metadata: { via: 'stream' } }));
     eq(sent['x-amz-content-sha256'], 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', `${key}: payload mode`);

@@ -34,6 +34,9 @@ enum class S3Op {
   kCompleteMultipartUpload,
   kAbortMultipartUpload,
   kListParts,
+  // GET /b/k?tagging: s3xfs keeps no tags, so always an empty TagSet (aws cli asks for the
+  // source's tags before every multipart copy: `aws s3 cp s3://... s3://...` above 8 MiB).
+  kGetObjectTagging,
 };
 std::string_view OpName(S3Op op);
 
@@ -48,7 +51,8 @@ struct RouterOptions {
   std::string domain;
 };
 
-// Errors: NotImplemented for sub-resources s3xfs does not serve (?acl, ?policy, ?tagging ...),
+// Errors: NotImplemented for sub-resources s3xfs does not serve (?acl, ?policy, ?tagging other
+// than GET on an object ...),
 // MethodNotAllowed for a method that no operation on that resource has, KeyTooLong (> 1024
 // bytes), InvalidArgument for a malformed path escape or a key with a NUL byte,
 // InvalidBucketName for a bucket segment that cannot be a bucket.
