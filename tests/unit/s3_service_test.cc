@@ -282,6 +282,21 @@ TEST_F(S3ServiceTest, StreamingSignedUpload) {
   EXPECT_EQ(Do("GET", "/bkt/stream").body, payload);
 }
 
+// x-amz-checksum-* headers are verified against the body (CRC64/NVME check value of
+// "123456789" is 0xae8b14860a799888).
+TEST_F(S3ServiceTest, ChecksumHeadersAreVerified) {
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  Reply good = Do("PUT", "/bkt/c", "123456789", {{"x-amz-checksum-crc64nvme", "rosUhgp5mIg="}});
+  EXPECT_EQ(good.status, 200) << good.body;
+  EXPECT_EQ(good.Header("x-amz-checksum-crc64nvme"), "rosUhgp5mIg=");
+  Reply bad = Do("PUT", "/bkt/d", "123456780", {{"x-amz-checksum-crc64nvme", "rosUhgp5mIg="}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body, HasSubstr("BadDigest"));
+  EXPECT_EQ(Do("GET", "/bkt/d").status, 404);
+  Reply crc32 = Do("PUT", "/bkt/e", "123456789", {{"x-amz-checksum-crc32", "y/Q5Jg=="}});
+  EXPECT_EQ(crc32.status, 200) << crc32.body;
+}
+
 TEST_F(S3ServiceTest, XmlBodiesAreBoundedAndSafe) {
   ASSERT_EQ(Do("PUT", "/bkt").status, 200);
   ASSERT_EQ(Do("PUT", "/bkt/a", "1").status, 200);
