@@ -77,7 +77,7 @@ const KeyStore& Keys() {
   return keys;
 }
 
-// A fresh store: its ledger file is recreated for every input.
+// The initial store (see above).
 struct World {
   MemoryBlockStore blocks;
   std::unique_ptr<ObjectStore> store;

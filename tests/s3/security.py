@@ -10,12 +10,12 @@ Environment: S3_HOST (127.0.0.1:PORT), S3_ACCESS_KEY, S3_SECRET_KEY, S3_PID (for
 Prints one line per case and a closing "N passed, N failed" line; exit 1 when a case failed.
 """
 import base64
-import datetime
 import hashlib
 import hmac
 import os
 import resource
 import socket
+import struct
 import sys
 import threading
 import time
@@ -556,6 +556,7 @@ def content_md5():
     expect(r, 400, "InvalidDigest", "Content-MD5 not base64")
     r = put("md5-new", b"data", headers=[("content-md5", base64.b64encode(b"0123456789").decode())])
     expect(r, 400, "InvalidDigest", "Content-MD5 of 10 bytes")
+    unchanged(before, "bad Content-MD5")
     good = base64.b64encode(hashlib.md5(b"data").digest()).decode()
     r = put("md5-new", b"data", headers=[("content-md5", good)], payload_hash="UNSIGNED-PAYLOAD")
     expect(r, 200, what="PUT with the right Content-MD5")
@@ -1026,7 +1027,6 @@ def abandon(key, total, sent, streaming=False, rst=False):
     c.send(head.encode() + body[:sent])
     time.sleep(0.2)
     if rst:
-        import struct
         c.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()
 
