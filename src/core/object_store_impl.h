@@ -2,13 +2,13 @@
 #pragma once
 
 #include <condition_variable>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "s3xfs/base/parallel.h"
 #include "s3xfs/blockstore/batch.h"
 #include "s3xfs/core/object_store.h"
 #include "s3xfs/ledger/ledger.h"
@@ -218,6 +218,9 @@ class ContentWriter final : public ObjectWriter {
   HeldBlocks blocks_;  // before builder_: the builder's sink writes into it
   DagBuilder builder_;
   void* md5_ = nullptr;  // EVP_MD_CTX*
+  // Large writes run MD5 on a second thread while this one builds the DAG (sha2-256): the two
+  // hashes of every byte cost max(md5, sha) instead of their sum. Created on first use.
+  std::unique_ptr<ParallelFor> hash_pool_;
   Status failed_;
   bool done_ = false;
 };

@@ -80,8 +80,22 @@ ContentWriter::~ContentWriter() {
 Status ContentWriter::Write(ByteView data) {
   if (done_) return Status::Internal("write after commit");
   if (!failed_.ok()) return failed_;
-  EVP_DigestUpdate(Md5(md5_), data.data(), data.size());
-  failed_ = builder_.Write(data);
+  constexpr size_t kParallelHashMin = 256 << 10;
+  if (data.size() < kParallelHashMin) {
+    EVP_DigestUpdate(Md5(md5_), data.data(), data.size());
+    failed_ = builder_.Write(data);
+    return failed_;
+  }
+  if (!hash_pool_) hash_pool_ = std::make_unique<ParallelFor>(2);
+  Status built;
+  hash_pool_->Run(2, [&](size_t i) {
+    if (i == 0) {
+      EVP_DigestUpdate(Md5(md5_), data.data(), data.size());
+    } else {
+      built = builder_.Write(data);
+    }
+  });
+  failed_ = built;
   return failed_;
 }
 
