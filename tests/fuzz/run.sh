@@ -14,7 +14,8 @@
 # inputs go to OUTDIR/artifacts/<name>/, logs to OUTDIR/<name>.log.
 #
 # Environment: CXX (default clang++), FUZZ_FILTER (an extended regex: only targets whose name
-# matches are run). Targets are built and run one after another.
+# matches are run), FUZZ_SEED (libFuzzer's -seed; default 0 = a new random seed each run; CI
+# uses a fixed seed so its bounded run explores the same mutations each time). Targets are built and run one after another.
 #
 # Exit status: 0 when every target built and ran without a finding; 1 otherwise.
 set -uo pipefail
@@ -73,7 +74,7 @@ for src in tests/fuzz/fuzz_*.cc; do
   done
 
   echo "== $name: running ${seconds}s"
-  "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
+  "$bin" -max_total_time="$seconds" -seed="${FUZZ_SEED:-0}" -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$artifacts/" "$corpus" > "$log" 2>&1
   rc=$?
   execs="$(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')"
