@@ -30,8 +30,8 @@ Result<std::string> ObjectStoreImpl::CreateMultipart(const std::string& bucket,
   return id;
 }
 
-Result<std::unique_ptr<ObjectWriter>> ObjectStoreImpl::NewPartWriter(const std::string& upload_id,
-                                                                     uint32_t part_number) {
+Result<std::unique_ptr<ObjectWriter>> ObjectStoreImpl::NewPartWriter(
+    const std::string& upload_id, uint32_t part_number, std::optional<std::string> content_md5) {
   if (part_number < 1 || part_number > 10000)
     return Status::InvalidArgument("part numbers are 1 to 10000").With(Reason::kInvalidPart);
   S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
@@ -42,12 +42,13 @@ Result<std::unique_ptr<ObjectWriter>> ObjectStoreImpl::NewPartWriter(const std::
   target.kind = CommitTarget::kPart;
   target.upload_id = upload_id;
   target.part_number = part_number;
+  target.options.content_md5 = std::move(content_md5);  // checked by ContentWriter::Commit
   return std::unique_ptr<ObjectWriter>(new ContentWriter(this, std::move(target)));
 }
 
 Result<PartInfo> ObjectStoreImpl::UploadPart(const std::string& upload_id, uint32_t part_number,
                                              ByteView data) {
-  S3XFS_ASSIGN_OR_RETURN(auto w, NewPartWriter(upload_id, part_number));
+  S3XFS_ASSIGN_OR_RETURN(auto w, NewPartWriter(upload_id, part_number, std::nullopt));
   S3XFS_RETURN_IF_ERROR(w->Write(data));
   S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, w->Commit());
   return PartInfo{part_number, i.size, i.etag, i.attrs.mtime_ns};
@@ -61,7 +62,7 @@ Result<PartInfo> ObjectStoreImpl::UploadPartCopy(const std::string& upload_id, u
   const ObjectInfo& src = reader->info();
   if (length != UINT64_MAX && (offset >= src.size || length > src.size - offset))
     return Status::InvalidArgument("copy range outside the source object").With(Reason::kInvalidRange);
-  S3XFS_ASSIGN_OR_RETURN(auto w, NewPartWriter(upload_id, part_number));
+  S3XFS_ASSIGN_OR_RETURN(auto w, NewPartWriter(upload_id, part_number, std::nullopt));
   S3XFS_RETURN_IF_ERROR(reader->Read(offset, length, [&](ByteView b) { return w->Write(b); }));
   S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, w->Commit());
   return PartInfo{part_number, i.size, i.etag, i.attrs.mtime_ns};

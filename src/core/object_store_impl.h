@@ -112,8 +112,9 @@ class ObjectStoreImpl final : public ObjectStore {
                                       PutOptions options) override;
   Result<PartInfo> UploadPart(const std::string& upload_id, uint32_t part_number,
                               ByteView data) override;
-  Result<std::unique_ptr<ObjectWriter>> NewPartWriter(const std::string& upload_id,
-                                                      uint32_t part_number) override;
+  Result<std::unique_ptr<ObjectWriter>> NewPartWriter(
+      const std::string& upload_id, uint32_t part_number,
+      std::optional<std::string> content_md5) override;
   Result<PartInfo> UploadPartCopy(const std::string& upload_id, uint32_t part_number,
                                   const std::string& src_bucket, const std::string& src_key,
                                   uint64_t offset, uint64_t length) override;

@@ -518,7 +518,8 @@ class Exchange final : public S3Exchange {
         return Err(R::kInvalidDigest, "The Content-MD5 you specified was invalid.");
       }
       content_md5_ = std::string(raw.begin(), raw.end());
-      if (use_ != BodyUse::kObject) md5_.emplace();
+      // The core checks it while hashing objects and parts (one MD5 pass); XML bodies here.
+      if (use_ == BodyUse::kXml) md5_.emplace();
     }
     // x-amz-checksum-* as a header (the trailer forms are checked by the decoder).
     for (const auto& [name, value] : head_.headers.fields) {
@@ -552,7 +553,7 @@ class Exchange final : public S3Exchange {
     } else if (use_ == BodyUse::kPart) {
       S3XFS_ASSIGN_OR_RETURN(part_number_, PartNumber());
       S3XFS_RETURN_IF_ERROR(CheckUpload());
-      auto w = store_->NewPartWriter(*FindParam(query_, "uploadId"), part_number_);
+      auto w = store_->NewPartWriter(*FindParam(query_, "uploadId"), part_number_, content_md5_);
       if (!w.ok()) return w.status();
       writer_ = std::move(*w);
     }
@@ -783,11 +784,7 @@ class Exchange final : public S3Exchange {
       w.Element("StorageClass", "STANDARD");
       w.Close();
     }
-    for (const std::string& p : res.common_prefixes) {
-      w.Open("CommonPrefixes");
-      w.Element("Prefix", enc(p));
-      w.Close();
-    }
+    CommonPrefixes(&w, res, enc);
     return XmlResponse(w.Finish());
   }
 
@@ -802,6 +799,15 @@ class Exchange final : public S3Exchange {
     if (max == 0) return ListResult{};
     lo->max_keys = max;
     return store_->List(route_.bucket, *lo);
+  }
+
+  template <typename Encode>
+  static void CommonPrefixes(XmlWriter* w, const ListResult& res, const Encode& enc) {
+    for (const std::string& p : res.common_prefixes) {
+      w->Open("CommonPrefixes");
+      w->Element("Prefix", enc(p));
+      w->Close();
+    }
   }
 
   void Owner(XmlWriter* w) {
@@ -848,11 +854,7 @@ class Exchange final : public S3Exchange {
       w.Element("StorageClass", "STANDARD");
       w.Close();
     }
-    for (const std::string& p : res.common_prefixes) {
-      w.Open("CommonPrefixes");
-      w.Element("Prefix", enc(p));
-      w.Close();
-    }
+    CommonPrefixes(&w, res, enc);
     return XmlResponse(w.Finish());
   }
 

@@ -170,9 +170,11 @@ class ObjectStore {
   // Stores the part's blocks at once; replaces an earlier upload of the same part number.
   virtual Result<PartInfo> UploadPart(const std::string& upload_id, uint32_t part_number,
                                       ByteView data) = 0;
-  // Streaming form of UploadPart.
-  virtual Result<std::unique_ptr<ObjectWriter>> NewPartWriter(const std::string& upload_id,
-                                                               uint32_t part_number) = 0;
+  // Streaming form of UploadPart. `content_md5` (raw 16 bytes): checked before the part is
+  // recorded (BadDigest, an earlier upload of the part stays).
+  virtual Result<std::unique_ptr<ObjectWriter>> NewPartWriter(
+      const std::string& upload_id, uint32_t part_number,
+      std::optional<std::string> content_md5 = std::nullopt) = 0;
   // UploadPartCopy: bytes [offset, offset+length) of an existing object as a part.
   virtual Result<PartInfo> UploadPartCopy(const std::string& upload_id, uint32_t part_number,
                                           const std::string& src_bucket,
