@@ -16,6 +16,8 @@ deb_build=(g++ meson ninja-build pkg-config libssl-dev libsqlite3-dev libfuse3-d
 # Tests: openssl (ChaCha20 vectors), node/npm (reference importer, ipfs-car), time (RSS),
 # and the tools run on the mount (rsync, git, sqlite3, fio, attr for xattrs).
 deb_test=(openssl time python3 rsync git sqlite3 fio attr util-linux)
+# An independent TemporalX client for tests/temporalx (Python grpcio + protobuf, stubs from protoc).
+deb_test+=(python3-grpcio python3-protobuf)
 # S3 client matrix (tests/s3): rclone, s3cmd, s3fs-fuse, restic, curl.
 deb_test+=(rclone s3cmd s3fs restic curl)
 # aws cli and boto3 (tests/s3/awscli.sh, tests/s3/boto3.sh; they run Debian's /usr/bin ones).
