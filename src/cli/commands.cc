@@ -14,6 +14,8 @@
 #include "s3xfs/base/parallel.h"
 #include "s3xfs/blockstore/batch.h"
 #include "s3xfs/blockstore/embedded.h"
+#include "s3xfs/blockstore/tiered.h"
+#include "s3xfs/temporalx/client.h"
 #include "s3xfs/core/filesystem.h"
 #include "s3xfs/core/object_store.h"
 #include "fuse_adapter.h"
@@ -123,6 +125,64 @@ Result<std::unique_ptr<BlockStore>> OpenStore(const po::variables_map& vm, bool 
   return s;
 }
 
+// ---- --ipfs: which block store holds the data ----
+
+void DefineIpfsOptions(po::options_description& d) {
+  d.add_options()
+      ("ipfs", po::value<std::string>()->default_value("embedded"),
+       "block store: embedded (DATA_DIR/blocks), or a TemporalX node as temporalx://HOST:PORT "
+       "(temporalxs:// for TLS)")
+      ("ipfs-tls-ca", po::value<std::string>(), "PEM CA certificates for temporalxs:// "
+                                                "(default: the system's)");
+}
+
+// The remote block store named by --ipfs, or null for the embedded one.
+Result<std::unique_ptr<BlockStore>> OpenRemote(const po::variables_map& vm) {
+  const std::string& url = vm["ipfs"].as<std::string>();
+  if (url == "embedded") return std::unique_ptr<BlockStore>();
+  if (url.rfind("temporalx", 0) == 0) {
+    S3XFS_ASSIGN_OR_RETURN(TemporalXOptions o, ParseTemporalXUrl(url));
+    if (vm.count("ipfs-tls-ca")) o.tls_ca_file = vm["ipfs-tls-ca"].as<std::string>();
+    return OpenTemporalXStore(o);
+  }
+  return Status::InvalidArgument("--ipfs must be embedded or temporalx://HOST:PORT, not \"" + url + "\"");
+}
+
+// What one-shot commands (add, cat, export-car) read and write: the remote node when --ipfs
+// names one (blocks go straight to it; its reference counts keep them), else the embedded store.
+Result<std::unique_ptr<BlockStore>> OpenCommandStore(const po::variables_map& vm, bool bulk,
+                                                     bool* remote) {
+  S3XFS_ASSIGN_OR_RETURN(auto r, OpenRemote(vm));
+  *remote = r != nullptr;
+  if (r) return r;
+  return OpenStore(vm, bulk);
+}
+
+// The daemons' block stores: the embedded store, and with a remote node a TieredStore over
+// both (the embedded store is then the write-back copy the upload queue drains).
+struct DaemonBlocks {
+  std::unique_ptr<BlockStore> local, remote, tiered;
+  BlockStore* view() const { return tiered ? tiered.get() : local.get(); }
+};
+
+Result<DaemonBlocks> OpenDaemonBlocks(const po::variables_map& vm, bool create) {
+  DaemonBlocks b;
+  EmbeddedOptions eo;  // sync_each_put: a committed block is durable
+  eo.create_if_missing = create;
+  S3XFS_ASSIGN_OR_RETURN(b.local, OpenEmbeddedStore(DataDir(vm), eo));
+  S3XFS_ASSIGN_OR_RETURN(b.remote, OpenRemote(vm));
+  if (b.remote) b.tiered = std::make_unique<TieredStore>(b.local.get(), b.remote.get());
+  return b;
+}
+
+// Tells what the upload queue still holds when a daemon stops (it resumes at the next start).
+void ReportQueueAtExit(ObjectStore* store) {
+  auto rs = store->RemoteState();
+  if (rs.ok() && rs->enabled && rs->queue.uploads > 0)
+    std::cerr << "s3xfs: " << rs->queue.uploads << " blocks not yet uploaded to " << rs->remote
+              << "; they are uploaded at the next start\n";
+}
+
 // Parses a non-negative decimal option (Boost would wrap "-1" into 2^64-1 for unsigned types).
 Result<uint64_t> ParseCount(const po::variables_map& vm, const char* name, uint64_t dflt) {
   if (!vm.count(name)) return dflt;
@@ -160,6 +220,7 @@ void DefineAdd(po::options_description& d, po::positional_options_description& p
       ("only-hash,n", po::bool_switch(), "compute the CID without storing blocks")
       ("data-dir", po::value<std::string>(), "data directory (block store under DIR/blocks)")
       ("file", po::value<std::string>()->required(), "file to add, or - for stdin");
+  DefineIpfsOptions(d);
   p.add("file", 1);
 }
 
@@ -172,8 +233,9 @@ Status RunAdd(const po::variables_map& vm) {
   const std::string& path = vm["file"].as<std::string>();
 
   std::unique_ptr<BlockStore> store;
+  bool remote = false;
   if (!only_hash) {
-    S3XFS_ASSIGN_OR_RETURN(store, OpenStore(vm, /*bulk=*/true));
+    S3XFS_ASSIGN_OR_RETURN(store, OpenCommandStore(vm, /*bulk=*/true, &remote));
   }
   S3XFS_ASSIGN_OR_RETURN(int fd, OpenInput(path));
   // Blocks are copied into a batch and written with one PutMany per ~4 MiB.
@@ -195,7 +257,7 @@ Status RunAdd(const po::variables_map& vm) {
   if (store) {
     S3XFS_RETURN_IF_ERROR(batch->Flush());
     S3XFS_RETURN_IF_ERROR(store->Sync());
-    S3XFS_RETURN_IF_ERROR(PinInLedger(vm, store.get(), root.cid, uses));
+    if (!remote) S3XFS_RETURN_IF_ERROR(PinInLedger(vm, store.get(), root.cid, uses));
   }
   std::string line = root.cid.ToString() + "\n";
   return WriteFd(1, AsBytes(line));
@@ -209,6 +271,7 @@ void DefineCat(po::options_description& d, po::positional_options_description& p
       ("length", po::value<std::string>(), "number of bytes to write (default: to the end)")
       ("data-dir", po::value<std::string>(), "data directory")
       ("cid", po::value<std::string>()->required(), "root CID of the file");
+  DefineIpfsOptions(d);
   p.add("cid", 1);
 }
 
@@ -216,7 +279,8 @@ Status RunCat(const po::variables_map& vm) {
   S3XFS_ASSIGN_OR_RETURN(Cid cid, ParseCidArg(vm));
   S3XFS_ASSIGN_OR_RETURN(uint64_t offset, ParseCount(vm, "offset", 0));
   S3XFS_ASSIGN_OR_RETURN(uint64_t length, ParseCount(vm, "length", UINT64_MAX));
-  S3XFS_ASSIGN_OR_RETURN(auto store, OpenStore(vm, false));
+  bool remote = false;
+  S3XFS_ASSIGN_OR_RETURN(auto store, OpenCommandStore(vm, false, &remote));
   DagReader reader(store.get());
   return reader.Read(cid, offset, length, [](ByteView b) { return WriteFd(1, b); });
 }
@@ -227,12 +291,14 @@ void DefineExportCar(po::options_description& d, po::positional_options_descript
   d.add_options()
       ("data-dir", po::value<std::string>(), "data directory")
       ("cid", po::value<std::string>()->required(), "root CID of the DAG");
+  DefineIpfsOptions(d);
   p.add("cid", 1);
 }
 
 Status RunExportCar(const po::variables_map& vm) {
   S3XFS_ASSIGN_OR_RETURN(Cid cid, ParseCidArg(vm));
-  S3XFS_ASSIGN_OR_RETURN(auto store, OpenStore(vm, false));
+  bool remote = false;
+  S3XFS_ASSIGN_OR_RETURN(auto store, OpenCommandStore(vm, false, &remote));
   if (::isatty(1)) return Status::InvalidArgument("refusing to write a CAR to a terminal; redirect stdout");
   return ExportCar(store.get(), std::span<const Cid>(&cid, 1),
                    [](ByteView b) { return WriteFd(1, b); });
@@ -396,6 +462,7 @@ void DefineMount(po::options_description& d, po::positional_options_description&
       ("debug,d", po::bool_switch(), "print every FUSE request")
       ("option,o", po::value<std::vector<std::string>>()->composing(), "FUSE mount options")
       ("mountpoint", po::value<std::string>()->required(), "where to mount");
+  DefineIpfsOptions(d);
   DefineS3Options(d, "127.0.0.1:9000");
   p.add("mountpoint", 1);
 }
@@ -412,30 +479,30 @@ Status RunMount(const po::variables_map& vm) {
   if (vm.count("option")) {
     for (const std::string& o : vm["option"].as<std::vector<std::string>>()) mo.fuse_options.push_back(o);
   }
-  // Check that the data directory opens before mounting, so errors reach the terminal.
+  // Check that the data directory and --ipfs open before mounting, so errors reach the
+  // terminal. (An unreachable node is not an error: writes queue until it is back.)
   {
-    EmbeddedOptions eo;
-    S3XFS_ASSIGN_OR_RETURN(auto probe, OpenEmbeddedStore(data, eo));
+    S3XFS_ASSIGN_OR_RETURN(DaemonBlocks probe, OpenDaemonBlocks(vm, true));
     ObjectStoreOptions so;
     so.ledger_path = data + "/ledger.db";
-    S3XFS_RETURN_IF_ERROR(ObjectStore::Open(so, probe.get()).status());
+    S3XFS_RETURN_IF_ERROR(ObjectStore::Open(so, probe.view()).status());
   }
   // Credentials are loaded (or generated and shown) before daemonizing.
   std::optional<s3::KeyStore> keys;
   if (S3Enabled(vm)) {
     S3XFS_ASSIGN_OR_RETURN(keys, LoadKeys(vm));
   }
-  std::unique_ptr<BlockStore> blocks;
+  DaemonBlocks blocks;
   std::unique_ptr<ObjectStore> store;
   std::unique_ptr<FileSystem> fs;
   S3Stack s3stack;
   Status st = ServeFuse(mo, [&](KernelCache* kernel_cache) -> Result<FileSystem*> {
-    EmbeddedOptions eo;  // sync_each_put: a committed block is durable
-    S3XFS_ASSIGN_OR_RETURN(blocks, OpenEmbeddedStore(data, eo));
+    S3XFS_ASSIGN_OR_RETURN(blocks, OpenDaemonBlocks(vm, false));
     ObjectStoreOptions so;
     so.ledger_path = data + "/ledger.db";
     so.gc_interval = kDaemonGcInterval;
-    S3XFS_ASSIGN_OR_RETURN(store, ObjectStore::Open(so, blocks.get()));
+    so.remote = blocks.remote.get();
+    S3XFS_ASSIGN_OR_RETURN(store, ObjectStore::Open(so, blocks.view()));
     FsOptions fo;
     fo.cache_dir = cache;
     fo.dirty_limit = dirty_limit;
@@ -455,6 +522,7 @@ Status RunMount(const po::variables_map& vm) {
     return fs.get();
   });
   if (s3stack.server) s3stack.server->Shutdown(std::chrono::seconds(10));
+  if (store) ReportQueueAtExit(store.get());
   return st;
 }
 
@@ -463,19 +531,19 @@ Status RunMount(const po::variables_map& vm) {
 void DefineServe(po::options_description& d, po::positional_options_description&) {
   d.add_options()
       ("data-dir", po::value<std::string>(), "data directory (ledger.db and blocks/)");
+  DefineIpfsOptions(d);
   DefineS3Options(d, "127.0.0.1:9000");
 }
 
 Status RunServe(const po::variables_map& vm) {
   if (!S3Enabled(vm)) return Status::InvalidArgument("serve needs an --s3-listen address");
   std::string data = DataDir(vm);
-  EmbeddedOptions eo;
-  eo.create_if_missing = true;
-  S3XFS_ASSIGN_OR_RETURN(auto blocks, OpenEmbeddedStore(data, eo));
+  S3XFS_ASSIGN_OR_RETURN(DaemonBlocks blocks, OpenDaemonBlocks(vm, true));
   ObjectStoreOptions so;
   so.ledger_path = data + "/ledger.db";
   so.gc_interval = kDaemonGcInterval;
-  S3XFS_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(so, blocks.get()));
+  so.remote = blocks.remote.get();
+  S3XFS_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(so, blocks.view()));
   S3XFS_ASSIGN_OR_RETURN(s3::KeyStore keys, LoadKeys(vm));
   // Block the stop signals before any thread starts, then wait for one.
   sigset_t set;
@@ -489,6 +557,7 @@ Status RunServe(const po::variables_map& vm) {
   sigwait(&set, &sig);
   std::cerr << "s3xfs: signal " << sig << ", shutting down\n";
   s3stack.server->Shutdown(std::chrono::seconds(10));
+  ReportQueueAtExit(store.get());
   return store->SyncLedger();
 }
 

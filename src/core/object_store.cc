@@ -88,6 +88,7 @@ Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(const ObjectStoreOptions&
   S3XFS_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(options.ledger_path));
   auto store = std::make_unique<ObjectStoreImpl>(options, blocks, std::move(ledger));
   S3XFS_RETURN_IF_ERROR(store->Recover());
+  if (options.remote) S3XFS_RETURN_IF_ERROR(store->StartRemote());
   if (options.gc_interval.count() > 0) store->StartGcThread();
   return std::unique_ptr<ObjectStore>(std::move(store));
 }

@@ -72,6 +72,47 @@ struct BuiltContent {
   std::vector<BlockUse> nodes;
 };
 
+// The upload queue worker (ObjectStoreOptions::remote): one background thread that uploads the
+// blocks the ledger queued, oldest first, in batches, and drops remote references of blocks GC
+// forgot. Failures back off (0.5 s doubling to 10 s) and are retried forever; the queue lives
+// in the ledger, so a restart resumes it. Remote deletes claim the block against writers
+// (InflightBlocks) so a block being written again is never deleted remotely.
+class RemoteSync {
+ public:
+  RemoteSync(Ledger* ledger, BlockStore* blocks, BlockStore* remote, InflightBlocks* inflight,
+             std::chrono::milliseconds poll);
+  ~RemoteSync();
+  // Turns queue tracking on and starts the thread. A data directory seeing this remote for the
+  // first time (or a different one) queues every block it knows.
+  Status Start();
+  Result<RemoteStatus> State();
+  Status WaitUploaded(std::chrono::milliseconds timeout);
+
+ private:
+  void Loop();
+  // One batch of each kind; true when there was work.
+  Result<bool> UploadSome();
+  Result<bool> DeleteSome();
+  void NoteFailure(const Status& st);
+  static int64_t Now();
+
+  Ledger* ledger_;
+  BlockStore* blocks_;   // reads (the local copy first)
+  BlockStore* remote_;
+  InflightBlocks* inflight_;
+  std::chrono::milliseconds poll_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;               // GUARDED_BY(mu_)
+  bool healthy_ = true;             // GUARDED_BY(mu_)
+  std::string last_error_;          // GUARDED_BY(mu_)
+  int64_t last_logged_ns_ = 0;      // GUARDED_BY(mu_)
+  uint64_t uploaded_blocks_ = 0, uploaded_bytes_ = 0, deleted_blocks_ = 0;  // GUARDED_BY(mu_)
+  int64_t last_upload_ns_ = 0;      // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
 class ObjectStoreImpl final : public ObjectStore {
  public:
   ObjectStoreImpl(ObjectStoreOptions opt, BlockStore* blocks, std::unique_ptr<Ledger> ledger)
@@ -146,6 +187,9 @@ class ObjectStoreImpl final : public ObjectStore {
   Result<FsckReport> Fsck(bool repair) override;
   Status SyncLedger() override { return ledger_->Sync(); }
   BlockStore* blocks() override { return blocks_; }
+  Result<RemoteStatus> RemoteState() override;
+  Status WaitUploaded(std::chrono::milliseconds timeout) override;
+  Status StartRemote();
   const DagOptions& dag_options() const override { return opt_.dag; }
 
   // ---- used by writers and readers ----
@@ -198,6 +242,7 @@ class ObjectStoreImpl final : public ObjectStore {
   std::condition_variable gc_thread_cv_;
   bool gc_thread_stop_ = false;                     // GUARDED_BY(gc_thread_mu_)
   std::thread gc_thread_;
+  std::unique_ptr<RemoteSync> remote_;  // set when options.remote
 
  public:
   void StartGcThread();

@@ -38,7 +38,8 @@ std::vector<Bytes> InflightBlocks::ClaimForDeletion(const std::vector<Bytes>& ca
   std::lock_guard<std::mutex> l(mu_);
   std::vector<Bytes> out;
   for (const Bytes& mh : candidates) {
-    if (held_.count(mh)) continue;
+    // Held by a writer, or already being deleted by another claimer (GC, the remote deleter).
+    if (held_.count(mh) || deleting_.count(mh)) continue;
     deleting_.insert(mh);
     out.push_back(mh);
   }

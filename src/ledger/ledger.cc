@@ -1,5 +1,7 @@
 #include "s3xfs/ledger/ledger.h"
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -21,9 +23,22 @@ constexpr const char kInodeCols[] =
     "etag, content_type, content_encoding, content_disposition, content_language, cache_control, "
     "expires, symlink, generation";
 
+int64_t WallNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Reference count deltas per multihash, with what a new block row needs.
+struct Count {
+  uint64_t size = 0;
+  int64_t n = 0;
+  uint64_t codec = 0;
+};
+using Counts = std::map<Bytes, Count>;
+
 class TxnImpl final : public LedgerTxn {
  public:
-  explicit TxnImpl(Db* db) : db_(db) {}
+  TxnImpl(Db* db, bool track_remote) : db_(db), track_remote_(track_remote) {}
 
   // ---- buckets ----
   Result<std::optional<BucketInfo>> GetBucket(const std::string& name) override {
@@ -281,15 +296,16 @@ class TxnImpl final : public LedgerTxn {
     max->Step();
     S3XFS_RETURN_IF_ERROR(max->status());
     int64_t seq = max->Int(0);
-    std::map<Bytes, std::pair<uint64_t, int64_t>> counts;  // multihash -> (size, count)
+    Counts counts;
     auto add = [&](const BlockUse& u, bool leaf) -> Status {
       PREP(s, "INSERT INTO uses(ino, seq, cid, size, leaf) VALUES (?,?,?,?,?)");
       s->Bind(1, static_cast<int64_t>(ino)).Bind(2, seq++).BindBlob(3, u.cid.binary())
           .Bind(4, static_cast<int64_t>(u.size)).Bind(5, leaf ? 1 : 0);
       S3XFS_RETURN_IF_ERROR(s->Exec());
       auto& c = counts[Bytes(u.cid.multihash().begin(), u.cid.multihash().end())];
-      c.first = u.size;
-      c.second++;
+      c.size = u.size;
+      c.n++;
+      c.codec = static_cast<uint64_t>(u.cid.codec());
       return Status::OK();
     };
     for (const BlockUse& u : leaves) S3XFS_RETURN_IF_ERROR(add(u, true));
@@ -317,7 +333,7 @@ class TxnImpl final : public LedgerTxn {
   }
   Status ReleaseUses(InodeId ino, int64_t now_ns) override {
     S3XFS_ASSIGN_OR_RETURN(auto counts, UseCounts(ino));
-    for (auto& [mh, c] : counts) c.second = -c.second;
+    for (auto& [mh, c] : counts) c.n = -c.n;
     S3XFS_RETURN_IF_ERROR(Bump(counts, now_ns));
     PREP(d, "DELETE FROM uses WHERE ino=?");
     d->Bind(1, static_cast<int64_t>(ino));
@@ -335,10 +351,114 @@ class TxnImpl final : public LedgerTxn {
     return static_cast<uint64_t>(s->Int(0));
   }
   Result<bool> ForgetBlockIfUnused(ByteView mh) override {
+    int64_t size = 0;
+    if (track_remote_) {
+      PREP(z, "SELECT size FROM blocks WHERE mh=? AND refs=0");
+      z->BindBlob(1, mh);
+      if (!z->Step()) {
+        S3XFS_RETURN_IF_ERROR(z->status());
+        return false;
+      }
+      size = z->Int(0);
+    }
     PREP(s, "DELETE FROM blocks WHERE mh=? AND refs=0");
     s->BindBlob(1, mh);
     S3XFS_RETURN_IF_ERROR(s->Exec());
-    return db_->changes() > 0;
+    if (db_->changes() == 0) return false;
+    if (!track_remote_) return true;
+    // Never uploaded: nothing to undo remotely. Otherwise drop the reference the upload made.
+    PREP(c, "DELETE FROM remote_queue WHERE mh=? AND op=1");
+    c->BindBlob(1, mh);
+    S3XFS_RETURN_IF_ERROR(c->Exec());
+    if (db_->changes() > 0) return true;
+    S3XFS_RETURN_IF_ERROR(QueueDelete(mh, size));
+    return true;
+  }
+  Status QueueDelete(ByteView mh, int64_t size) {
+    PREP(q, "INSERT OR REPLACE INTO remote_queue(mh, op, codec, size, queued_ns) VALUES (?,2,0,?,?)");
+    q->BindBlob(1, mh).Bind(2, size).Bind(3, WallNs());
+    return q->Exec();
+  }
+
+  // ---- remote queue ----
+  Result<std::vector<RemoteTask>> RemoteTasks(RemoteOp op, size_t limit,
+                                              int64_t not_after_ns) override {
+    PREP(s, "SELECT mh, codec, size, queued_ns FROM remote_queue WHERE op=? AND queued_ns <= ? "
+            "ORDER BY queued_ns LIMIT ?");
+    s->Bind(1, static_cast<int64_t>(op)).Bind(2, not_after_ns).Bind(3, static_cast<int64_t>(limit));
+    std::vector<RemoteTask> out;
+    while (s->Step()) {
+      RemoteTask t;
+      t.multihash = s->Blob(0);
+      t.op = op;
+      t.codec = static_cast<uint64_t>(s->Int(1));
+      t.size = static_cast<uint64_t>(s->Int(2));
+      t.queued_ns = s->Int(3);
+      out.push_back(std::move(t));
+    }
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return out;
+  }
+  Result<bool> UploadDone(ByteView mh) override {
+    PREP(d, "DELETE FROM remote_queue WHERE mh=? AND op=1");
+    d->BindBlob(1, mh);
+    S3XFS_RETURN_IF_ERROR(d->Exec());
+    if (db_->changes() > 0) return true;
+    PREP(k, "SELECT 1 FROM blocks WHERE mh=?");
+    k->BindBlob(1, mh);
+    bool known = k->Step();
+    S3XFS_RETURN_IF_ERROR(k->status());
+    // Known without a task: this was a second upload of it; the remote holds one extra
+    // reference (a leak, never a loss).
+    if (known) return true;
+    S3XFS_RETURN_IF_ERROR(QueueDelete(mh, 0));
+    return false;
+  }
+  Status DeleteDone(ByteView mh) override {
+    PREP(d, "DELETE FROM remote_queue WHERE mh=? AND op=2");
+    d->BindBlob(1, mh);
+    return d->Exec();
+  }
+  Status DeferRemote(ByteView mh, int64_t until_ns) override {
+    PREP(u, "UPDATE remote_queue SET queued_ns=? WHERE mh=?");
+    u->Bind(1, until_ns).BindBlob(2, mh);
+    return u->Exec();
+  }
+  Result<RemoteQueueStats> RemoteStats() override {
+    RemoteQueueStats st;
+    PREP(s, "SELECT op, count(*), coalesce(sum(size), 0), coalesce(min(queued_ns), 0) "
+            "FROM remote_queue GROUP BY op");
+    while (s->Step()) {
+      if (s->Int(0) == static_cast<int64_t>(RemoteOp::kUpload)) {
+        st.uploads = static_cast<uint64_t>(s->Int(1));
+        st.upload_bytes = static_cast<uint64_t>(s->Int(2));
+        st.oldest_upload_ns = s->Int(3);
+      } else {
+        st.deletes = static_cast<uint64_t>(s->Int(1));
+      }
+    }
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return st;
+  }
+  Status QueueAllUploads(int64_t now_ns) override {
+    PREP(q, "INSERT OR IGNORE INTO remote_queue(mh, op, codec, size, queued_ns) "
+            "SELECT mh, 1, 0, size, ? FROM blocks");
+    q->Bind(1, now_ns);
+    return q->Exec();
+  }
+  Result<std::optional<std::string>> GetSetting(const std::string& name) override {
+    PREP(s, "SELECT value FROM settings WHERE name=?");
+    s->Bind(1, name);
+    if (!s->Step()) {
+      S3XFS_RETURN_IF_ERROR(s->status());
+      return std::optional<std::string>();
+    }
+    return std::optional<std::string>(s->Text(0));
+  }
+  Status SetSetting(const std::string& name, const std::string& value) override {
+    PREP(s, "INSERT OR REPLACE INTO settings(name, value) VALUES (?, ?)");
+    s->Bind(1, name).Bind(2, value);
+    return s->Exec();
   }
   Result<std::vector<BlockRow>> AllBlocks() override {
     PREP(s, "SELECT mh, size, refs, zero_since_ns FROM blocks");
@@ -533,31 +653,55 @@ class TxnImpl final : public LedgerTxn {
     S3XFS_RETURN_IF_ERROR(s->status());
     return out;
   }
-  Result<std::map<Bytes, std::pair<uint64_t, int64_t>>> UseCounts(InodeId ino) {
+  Result<Counts> UseCounts(InodeId ino) {
     PREP(s, "SELECT cid, size FROM uses WHERE ino=?");
     s->Bind(1, static_cast<int64_t>(ino));
-    std::map<Bytes, std::pair<uint64_t, int64_t>> counts;
+    Counts counts;
     while (s->Step()) {
       auto c = Cid::FromBinary(s->Blob(0));
       if (!c.ok()) return Status::Corruption("ledger: bad CID in uses of inode " + std::to_string(ino));
       auto& e = counts[Bytes(c->multihash().begin(), c->multihash().end())];
-      e.first = static_cast<uint64_t>(s->Int(1));
-      e.second++;
+      e.size = static_cast<uint64_t>(s->Int(1));
+      e.n++;
+      e.codec = static_cast<uint64_t>(c->codec());
     }
     S3XFS_RETURN_IF_ERROR(s->status());
     return counts;
   }
   // Adds delta counts; a count reaching zero records now_ns, a positive one clears it.
-  Status Bump(const std::map<Bytes, std::pair<uint64_t, int64_t>>& counts, int64_t now_ns) {
+  Status Bump(const Counts& counts, int64_t now_ns) {
     for (const auto& [mh, c] : counts) {
+      if (track_remote_) {
+        // A row that comes into existence is a block the remote does not have from us yet.
+        PREP(ins, "INSERT OR IGNORE INTO blocks(mh, size, refs, zero_since_ns) VALUES (?1, ?2, ?3, "
+                  "CASE WHEN ?3 <= 0 THEN ?4 ELSE NULL END)");
+        ins->BindBlob(1, mh).Bind(2, static_cast<int64_t>(c.size)).Bind(3, c.n).Bind(4, now_ns);
+        S3XFS_RETURN_IF_ERROR(ins->Exec());
+        if (db_->changes() > 0) {
+          S3XFS_RETURN_IF_ERROR(QueueUpload(mh, c.codec, c.size));
+          continue;
+        }
+      }
       PREP(s,
            "INSERT INTO blocks(mh, size, refs, zero_since_ns) VALUES (?1, ?2, ?3, NULL) "
            "ON CONFLICT(mh) DO UPDATE SET refs = refs + ?3, "
            "zero_since_ns = CASE WHEN refs + ?3 <= 0 THEN ?4 ELSE NULL END");
-      s->BindBlob(1, mh).Bind(2, static_cast<int64_t>(c.first)).Bind(3, c.second).Bind(4, now_ns);
+      s->BindBlob(1, mh).Bind(2, static_cast<int64_t>(c.size)).Bind(3, c.n).Bind(4, now_ns);
       S3XFS_RETURN_IF_ERROR(s->Exec());
     }
     return Status::OK();
+  }
+  // A block the remote lacks: cancel a queued delete of it (the remote still holds our
+  // reference), else queue its upload.
+  Status QueueUpload(const Bytes& mh, uint64_t codec, uint64_t size) {
+    PREP(d, "DELETE FROM remote_queue WHERE mh=? AND op=2");
+    d->BindBlob(1, mh);
+    S3XFS_RETURN_IF_ERROR(d->Exec());
+    if (db_->changes() > 0) return Status::OK();
+    PREP(q, "INSERT OR IGNORE INTO remote_queue(mh, op, codec, size, queued_ns) VALUES (?,1,?,?,?)");
+    q->BindBlob(1, mh).Bind(2, static_cast<int64_t>(codec)).Bind(3, static_cast<int64_t>(size))
+        .Bind(4, WallNs());
+    return q->Exec();
   }
   Status SetRefs(const Bytes& mh, uint64_t size, int64_t refs, int64_t now_ns) {
     PREP(s, "INSERT INTO blocks(mh, size, refs, zero_since_ns) VALUES (?1, ?2, ?3, ?4) "
@@ -581,6 +725,7 @@ class TxnImpl final : public LedgerTxn {
   }
 
   Db* db_;
+  bool track_remote_;
 };
 
 class LedgerImpl final : public Ledger {
@@ -596,7 +741,7 @@ class LedgerImpl final : public Ledger {
       mode_ = d;
     }
     S3XFS_RETURN_IF_ERROR(writer_->ExecScript("BEGIN IMMEDIATE"));
-    TxnImpl txn(writer_.get());
+    TxnImpl txn(writer_.get(), track_remote_.load());
     Status st = fn(txn);
     if (st.ok()) st = writer_->ExecScript("COMMIT");
     if (!st.ok()) writer_->ExecScript("ROLLBACK");  // no-op error if COMMIT already ended it
@@ -618,7 +763,7 @@ class LedgerImpl final : public Ledger {
     }
     Status st = db->ExecScript("BEGIN");
     if (st.ok()) {
-      TxnImpl txn(db.get());
+      TxnImpl txn(db.get(), false);
       st = fn(txn);
       db->ExecScript("COMMIT");
     }
@@ -634,8 +779,10 @@ class LedgerImpl final : public Ledger {
   }
 
   int schema_version() const override { return version_; }
+  void TrackRemote(bool on) override { track_remote_ = on; }
 
  private:
+  std::atomic<bool> track_remote_{false};
   Durability mode_ = Durability::kDurable;
   std::string path_;
   std::mutex write_mu_;
@@ -675,7 +822,15 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& path) {
     }
     version = i + 1;
   }
-  return std::unique_ptr<Ledger>(new LedgerImpl(path, std::move(db), version));
+  // A data directory that has a remote keeps its upload queue whoever opens it (the daemon,
+  // fsck, add), so no block escapes the queue.
+  S3XFS_ASSIGN_OR_RETURN(auto r, db->Prepare("SELECT 1 FROM settings WHERE name='remote'"));
+  bool track = r->Step();
+  S3XFS_RETURN_IF_ERROR(r->status());
+  r.reset();
+  auto ledger = std::make_unique<LedgerImpl>(path, std::move(db), version);
+  ledger->TrackRemote(track);
+  return std::unique_ptr<Ledger>(std::move(ledger));
 }
 
 }  // namespace s3xfs

@@ -101,6 +101,21 @@ CREATE TABLE pins(
   created_ns INTEGER NOT NULL
 );
 )sql",
+      // 2: the queue of block operations a remote block store (TemporalX, Kubo) still needs.
+      R"sql(
+CREATE TABLE remote_queue(
+  mh BLOB PRIMARY KEY,
+  op INTEGER NOT NULL,         -- 1: upload (the remote does not have it yet), 2: delete
+  codec INTEGER NOT NULL,      -- multicodec of the CID it is used under (0: unknown)
+  size INTEGER NOT NULL,
+  queued_ns INTEGER NOT NULL   -- upload order; pushed later after a local failure
+) WITHOUT ROWID;
+CREATE INDEX remote_queue_order ON remote_queue(op, queued_ns);
+CREATE TABLE settings(
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql",
   };
   return m;
 }

@@ -59,6 +59,9 @@ class BlockStore : public BlockSource {
   virtual Status ForEach(const std::function<Status(const Cid&)>& fn) = 0;
   // Short description for logs and status output, e.g. "embedded:/var/lib/s3xfs".
   virtual std::string Describe() const = 0;
+  // Whether the store can serve requests now (remote stores ask their node; local ones are
+  // healthy). Unavailable with the reason otherwise.
+  virtual Status Health() { return Status::OK(); }
 };
 
 }  // namespace s3xfs

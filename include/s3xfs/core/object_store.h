@@ -45,7 +45,32 @@ struct ObjectStoreOptions {
   uint64_t min_part_size = 5u << 20;
   // Clock in nanoseconds since the epoch (tests inject one).
   std::function<int64_t()> now_ns;
+  // A remote block store (TemporalX, Kubo) behind the local one, or null. When set, the store
+  // passed to Open is the local write-back copy (normally a TieredStore over both), commits
+  // queue their new blocks in the ledger, and a background thread uploads them (leaves and
+  // nodes), then drops the references of blocks GC forgot. Acknowledged writes never wait for
+  // the remote; a restart resumes the queue. Not owned; must outlive the store.
+  BlockStore* remote = nullptr;
+  // How often the upload thread looks for new work when idle.
+  std::chrono::milliseconds remote_poll{std::chrono::milliseconds(200)};
 };
+
+// The upload queue to the remote block store (ObjectStoreOptions::remote).
+struct RemoteStatus {
+  bool enabled = false;
+  std::string remote;              // Describe() of the remote store
+  bool healthy = true;             // the last upload/delete or health check succeeded
+  std::string last_error;          // why not, when !healthy
+  RemoteQueueStats queue;          // what is still to do (from the ledger)
+  uint64_t uploaded_blocks = 0;    // since the store was opened
+  uint64_t uploaded_bytes = 0;
+  uint64_t deleted_blocks = 0;
+  int64_t last_upload_ns = 0;      // 0: none yet
+};
+
+// The queue as recorded in a data directory's ledger, read without opening the store (safe
+// while a daemon runs on it).
+Result<RemoteQueueStats> ReadRemoteQueue(const std::string& ledger_path);
 
 struct PutOptions {
   ObjectMeta meta;
@@ -260,6 +285,10 @@ class ObjectStore {
   // committed, fsyncdir).
   virtual Status SyncLedger() = 0;
   virtual BlockStore* blocks() = 0;
+  // The upload queue and the remote's health (enabled == false without a remote).
+  virtual Result<RemoteStatus> RemoteState() = 0;
+  // Waits until the upload queue is empty or `timeout` passed; Timeout with what is left.
+  virtual Status WaitUploaded(std::chrono::milliseconds timeout) = 0;
   virtual const DagOptions& dag_options() const = 0;
 };
 

@@ -24,7 +24,7 @@
 
 namespace s3xfs {
 
-constexpr int kLedgerSchemaVersion = 1;
+constexpr int kLedgerSchemaVersion = 2;
 
 // One directory entry: a full S3 key and its place in the mount.
 struct Dentry {
@@ -47,6 +47,22 @@ struct BlockRow {
   uint64_t size = 0;
   int64_t refs = 0;
   std::optional<int64_t> zero_since_ns;
+};
+
+// The remote block store's to-do list (schema 2): blocks to upload, references to drop.
+enum class RemoteOp : int { kUpload = 1, kDelete = 2 };  // persisted: never renumber
+
+struct RemoteTask {
+  Bytes multihash;
+  RemoteOp op = RemoteOp::kUpload;
+  uint64_t codec = 0;  // multicodec of the CID (0: unknown)
+  uint64_t size = 0;
+  int64_t queued_ns = 0;
+};
+
+struct RemoteQueueStats {
+  uint64_t uploads = 0, upload_bytes = 0, deletes = 0;
+  int64_t oldest_upload_ns = 0;  // 0 when no upload is queued
 };
 
 struct UploadRow {
@@ -130,6 +146,25 @@ class LedgerTxn {
   virtual Result<bool> ForgetBlockIfUnused(ByteView multihash) = 0;
   virtual Result<std::vector<BlockRow>> AllBlocks() = 0;
   virtual Result<bool> HasBlock(ByteView multihash) = 0;
+  // ---- remote queue (while Ledger::TrackRemote is on) ----
+  // A block row that comes into existence queues an upload (or cancels a queued delete: the
+  // remote still has it); a forgotten block cancels its queued upload or queues a delete.
+  // The oldest tasks of one kind, at most `limit`, with queued_ns <= not_after_ns.
+  virtual Result<std::vector<RemoteTask>> RemoteTasks(RemoteOp op, size_t limit,
+                                                      int64_t not_after_ns) = 0;
+  // The upload of mh finished. Returns false when its task was gone (the block was forgotten
+  // meanwhile): a delete is queued instead, to drop the reference the upload made.
+  virtual Result<bool> UploadDone(ByteView multihash) = 0;
+  // The delete of mh finished (its task is dropped unless it became an upload meanwhile).
+  virtual Status DeleteDone(ByteView multihash) = 0;
+  // Postpones a task (a local failure) to `until_ns`.
+  virtual Status DeferRemote(ByteView multihash, int64_t until_ns) = 0;
+  virtual Result<RemoteQueueStats> RemoteStats() = 0;
+  // Queues an upload of every known block (a data directory meeting a new remote).
+  virtual Status QueueAllUploads(int64_t now_ns) = 0;
+  virtual Result<std::optional<std::string>> GetSetting(const std::string& name) = 0;
+  virtual Status SetSetting(const std::string& name, const std::string& value) = 0;
+
   // Recounts references from the use lists; returns rows whose stored count was wrong (with the
   // stored count) and, when fix, corrects them.
   virtual Result<std::vector<BlockRow>> CheckRefcounts(bool fix, int64_t now_ns) = 0;
@@ -167,6 +202,10 @@ class Ledger {
                        Durability durability = Durability::kDurable) = 0;
   // Makes every relaxed commit so far durable.
   virtual Status Sync() = 0;
+  // While on, block rows keep the remote queue (LedgerTxn remote methods) up to date. Open()
+  // turns it on for a ledger whose settings name a remote (set when a remote was first used);
+  // otherwise it is off (the embedded store alone needs no queue).
+  virtual void TrackRemote(bool on) = 0;
   // Runs fn in a read transaction on a pooled connection.
   virtual Status Read(const std::function<Status(LedgerTxn&)>& fn) = 0;
   virtual int schema_version() const = 0;

@@ -1,0 +1,48 @@
+#include "s3xfs/blockstore/tiered.h"
+
+namespace s3xfs {
+
+Result<Bytes> TieredStore::Get(const Cid& cid) {
+  auto r = GetMany(std::span<const Cid>(&cid, 1));
+  return std::move(r[0]);
+}
+
+std::vector<Result<Bytes>> TieredStore::GetMany(std::span<const Cid> cids) {
+  std::vector<Result<Bytes>> out = local_->GetMany(cids);
+  std::vector<Cid> missing;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!out[i].ok() && out[i].status().code() == Status::Code::kNotFound) {
+      missing.push_back(cids[i]);
+      where.push_back(i);
+    }
+  }
+  if (missing.empty()) return out;
+  std::vector<Result<Bytes>> fetched = remote_->GetMany(missing);
+  for (size_t k = 0; k < fetched.size(); ++k) {
+    if (fetched[k].ok()) {
+      // Keep a local copy (verified by the remote store); a full local disk only costs speed.
+      (void)local_->Put(missing[k], *fetched[k]);
+    }
+    out[where[k]] = std::move(fetched[k]);
+  }
+  return out;
+}
+
+Result<bool> TieredStore::Has(const Cid& cid) {
+  S3XFS_ASSIGN_OR_RETURN(bool here, local_->Has(cid));
+  if (here) return true;
+  return remote_->Has(cid);
+}
+
+Result<uint64_t> TieredStore::Size(const Cid& cid) {
+  auto s = local_->Size(cid);
+  if (s.ok() || s.status().code() != Status::Code::kNotFound) return s;
+  return remote_->Size(cid);
+}
+
+std::string TieredStore::Describe() const {
+  return remote_->Describe() + " (local copy " + local_->Describe() + ")";
+}
+
+}  // namespace s3xfs
