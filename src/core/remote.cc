@@ -255,14 +255,17 @@ Status ObjectStoreImpl::WaitUploaded(std::chrono::milliseconds timeout) {
   return remote_->WaitUploaded(timeout);
 }
 
-Result<RemoteQueueStats> ReadRemoteQueue(const std::string& ledger_path) {
+Result<RemoteStatus> ReadRemoteQueue(const std::string& ledger_path) {
   S3XFS_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(ledger_path));
-  RemoteQueueStats stats;
+  RemoteStatus st;
   S3XFS_RETURN_IF_ERROR(ledger->Read([&](LedgerTxn& t) -> Status {
-    S3XFS_ASSIGN_OR_RETURN(stats, t.RemoteStats());
+    S3XFS_ASSIGN_OR_RETURN(auto remote, t.GetSetting("remote"));
+    st.enabled = remote.has_value();
+    st.remote = remote.value_or("");
+    S3XFS_ASSIGN_OR_RETURN(st.queue, t.RemoteStats());
     return Status::OK();
   }));
-  return stats;
+  return st;
 }
 
 }  // namespace s3xfs

@@ -115,7 +115,9 @@ TEST_F(RemoteTest, ARestartResumesPendingUploads) {
   store_.reset();  // the daemon stops with uploads pending
   auto q = ReadRemoteQueue(dir_.path() + "/ledger.db");
   ASSERT_TRUE(q.ok());
-  EXPECT_EQ(q->uploads, 3u);
+  EXPECT_TRUE(q->enabled);
+  EXPECT_EQ(q->remote, faulty_.Describe());
+  EXPECT_EQ(q->queue.uploads, 3u);
   faulty_.SetUnavailableFor(0ms);
   Open();
   ASSERT_TRUE(store_->WaitUploaded(20s).ok());

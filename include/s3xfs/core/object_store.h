@@ -69,8 +69,9 @@ struct RemoteStatus {
 };
 
 // The queue as recorded in a data directory's ledger, read without opening the store (safe
-// while a daemon runs on it).
-Result<RemoteQueueStats> ReadRemoteQueue(const std::string& ledger_path);
+// while a daemon runs on it): enabled/remote from the ledger's settings, the queue; the
+// fields only a running daemon knows (health, counters) are left at their defaults.
+Result<RemoteStatus> ReadRemoteQueue(const std::string& ledger_path);
 
 struct PutOptions {
   ObjectMeta meta;
