@@ -81,6 +81,85 @@ TEST(Ledger, RefcountsFollowUsesAndRecordWhenTheyReachZero) {
   }).ok());
 }
 
+TEST(Ledger, RemoteQueueFollowsBlockRowsWhileTracking) {
+  testing::TempDir t;
+  std::string path = t.path() + "/l.db";
+  auto l = Ledger::Open(path);
+  ASSERT_TRUE(l.ok());
+  Cid leaf = Cid::Compute(1, Codec::kRaw, AsBytes("leaf"));
+  Cid node = Cid::Compute(1, Codec::kDagPb, AsBytes("node"));
+  Bytes leaf_mh(leaf.multihash().begin(), leaf.multihash().end());
+  InodeId ino = 0;
+  // Off: no queue.
+  ASSERT_TRUE((*l)->Write([&](LedgerTxn& x) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(ino, x.InsertInode(ObjectInfo{}));
+    S3XFS_RETURN_IF_ERROR(x.AddUses(ino, {{leaf, 4}}, {}));
+    S3XFS_ASSIGN_OR_RETURN(auto st, x.RemoteStats());
+    EXPECT_EQ(st.uploads, 0u);
+    return x.ReleaseUses(ino, 1);
+  }).ok());
+  (*l)->TrackRemote(true);
+  ASSERT_TRUE((*l)->Write([&](LedgerTxn& x) -> Status {
+    // The leaf's row already existed (refs 0): not new, not queued. The node is new: queued
+    // with its codec.
+    S3XFS_RETURN_IF_ERROR(x.AddUses(ino, {{leaf, 4}}, {{node, 4}}));
+    S3XFS_ASSIGN_OR_RETURN(auto up, x.RemoteTasks(RemoteOp::kUpload, 10, INT64_MAX));
+    EXPECT_EQ(up.size(), 1u);
+    if (!up.empty()) EXPECT_EQ(up[0].codec, static_cast<uint64_t>(Codec::kDagPb));
+    // Released and forgotten before its upload: nothing to do remotely.
+    S3XFS_RETURN_IF_ERROR(x.ReleaseUses(ino, 1));
+    Bytes node_mh(node.multihash().begin(), node.multihash().end());
+    S3XFS_ASSIGN_OR_RETURN(bool gone, x.ForgetBlockIfUnused(node_mh));
+    EXPECT_TRUE(gone);
+    S3XFS_ASSIGN_OR_RETURN(auto st, x.RemoteStats());
+    EXPECT_EQ(st.uploads, 0u);
+    EXPECT_EQ(st.deletes, 0u);
+    // The leaf is forgotten too; a new row for it queues an upload; its upload finishing
+    // empties the queue; forgetting it then queues a delete...
+    S3XFS_ASSIGN_OR_RETURN(gone, x.ForgetBlockIfUnused(leaf_mh));
+    EXPECT_TRUE(gone);
+    S3XFS_RETURN_IF_ERROR(x.AddUses(ino, {{leaf, 4}}, {}));
+    S3XFS_ASSIGN_OR_RETURN(bool known, x.UploadDone(leaf_mh));
+    EXPECT_TRUE(known);
+    S3XFS_RETURN_IF_ERROR(x.ReleaseUses(ino, 1));
+    S3XFS_ASSIGN_OR_RETURN(gone, x.ForgetBlockIfUnused(leaf_mh));
+    EXPECT_TRUE(gone);
+    S3XFS_ASSIGN_OR_RETURN(st, x.RemoteStats());
+    EXPECT_EQ(st.deletes, 1u);
+    // ...which a new use cancels (the remote still holds it): no upload, no delete.
+    S3XFS_RETURN_IF_ERROR(x.AddUses(ino, {{leaf, 4}}, {}));
+    S3XFS_ASSIGN_OR_RETURN(st, x.RemoteStats());
+    EXPECT_EQ(st.deletes, 0u);
+    EXPECT_EQ(st.uploads, 0u);
+    // An upload that finishes after its block was forgotten queues a delete to undo it.
+    S3XFS_RETURN_IF_ERROR(x.ReleaseUses(ino, 1));
+    S3XFS_RETURN_IF_ERROR(x.ForgetBlockIfUnused(leaf_mh).status());
+    S3XFS_RETURN_IF_ERROR(x.DeleteDone(leaf_mh));
+    S3XFS_RETURN_IF_ERROR(x.AddUses(ino, {{leaf, 4}}, {}));  // queued again
+    S3XFS_RETURN_IF_ERROR(x.ReleaseUses(ino, 1));
+    S3XFS_RETURN_IF_ERROR(x.ForgetBlockIfUnused(leaf_mh).status());  // cancels the upload
+    S3XFS_ASSIGN_OR_RETURN(known, x.UploadDone(leaf_mh));            // ...which had run
+    EXPECT_FALSE(known);
+    S3XFS_ASSIGN_OR_RETURN(auto del, x.RemoteTasks(RemoteOp::kDelete, 10, INT64_MAX));
+    EXPECT_EQ(del.size(), 1u);
+    return x.SetSetting("remote", "test://node");
+  }).ok());
+  // A ledger whose settings name a remote tracks from the start.
+  l->reset();
+  auto again = Ledger::Open(path);
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE((*again)->Write([&](LedgerTxn& x) -> Status {
+    Cid other = Cid::Compute(1, Codec::kRaw, AsBytes("other"));
+    S3XFS_RETURN_IF_ERROR(x.AddUses(ino, {{other, 5}}, {}));
+    S3XFS_ASSIGN_OR_RETURN(auto st, x.RemoteStats());
+    EXPECT_EQ(st.uploads, 1u);
+    EXPECT_EQ(st.upload_bytes, 5u);
+    S3XFS_ASSIGN_OR_RETURN(auto name, x.GetSetting("remote"));
+    EXPECT_EQ(name.value_or(""), "test://node");
+    return Status::OK();
+  }).ok());
+}
+
 TEST(Ledger, RekeyPrefixIsByteExact) {
   testing::TempDir t;
   auto l = Ledger::Open(t.path() + "/l.db");
