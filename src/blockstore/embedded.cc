@@ -180,7 +180,9 @@ class EmbeddedStore final : public BlockStore {
   }
 
   Status ForEach(const std::function<Status(const Cid&)>& fn) override {
-    int dfd = ::dup(root_fd_);
+    // A new open file description, not dup(): a dup shares root_fd_'s directory offset, so
+    // every enumeration after the first would start at the end and see nothing.
+    int dfd = ::openat(root_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) return Status::FromErrno(dir_, errno);
     DIR* top = ::fdopendir(dfd);
     if (!top) {

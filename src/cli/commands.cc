@@ -25,6 +25,7 @@
 #include "s3xfs/s3/credentials.h"
 #include "s3xfs/s3/server.h"
 #include "s3xfs/s3/service.h"
+#include "s3xfs/temporalx/node.h"
 #include <csignal>
 
 namespace po = boost::program_options;
@@ -614,6 +615,43 @@ Status RunStatus(const po::variables_map& vm) {
   return WriteFd(1, AsBytes(out));
 }
 
+// ---- node ----
+
+void DefineNode(po::options_description& d, po::positional_options_description&) {
+  d.add_options()
+      ("data-dir", po::value<std::string>(),
+       "node directory (blocks/ and refcounts.db); default: the data directory's node/")
+      ("listen", po::value<std::string>()->default_value("127.0.0.1:9090"),
+       "gRPC address HOST:PORT (port 0: any free port)")
+      ("tls-cert", po::value<std::string>(), "PEM certificate chain; with --tls-key: serve TLS")
+      ("tls-key", po::value<std::string>(), "PEM private key of --tls-cert")
+      ("max-message", po::value<size_t>()->default_value(4u << 20),
+       "largest gRPC message accepted, bytes (TemporalX's default: 4 MiB)");
+}
+
+Status RunNode(const po::variables_map& vm) {
+  NodeOptions o;
+  o.data_dir = vm.count("data-dir") ? vm["data-dir"].as<std::string>() : DefaultDataDir() + "/node";
+  o.listen = vm["listen"].as<std::string>();
+  if (vm.count("tls-cert")) o.tls_cert_file = vm["tls-cert"].as<std::string>();
+  if (vm.count("tls-key")) o.tls_key_file = vm["tls-key"].as<std::string>();
+  o.max_receive_message = vm["max-message"].as<size_t>();
+  // Block the stop signals before gRPC starts its threads, then wait for one.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  S3XFS_ASSIGN_OR_RETURN(auto node, TemporalXNode::Start(o));
+  std::cerr << "s3xfs: TemporalX node listening on " << node->address() << std::endl;
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::cerr << "s3xfs: signal " << sig << ", shutting down\n";
+  node->Shutdown(std::chrono::seconds(10));
+  return Status::OK();
+}
+
 }  // namespace
 
 const std::vector<Command>& Commands() {
@@ -629,6 +667,7 @@ const std::vector<Command>& Commands() {
        DefineMount, RunMount},
       {"serve", "serve the buckets over S3 without a mount (stays in the foreground)", "",
        DefineServe, RunServe},
+      {"node", "serve the blocks as a TemporalX-compatible gRPC node", "", DefineNode, RunNode},
       {"status", "show the upload queue of a data directory (works while a daemon runs)", "",
        DefineStatus, RunStatus},
   };

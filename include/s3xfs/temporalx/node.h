@@ -21,7 +21,9 @@
 //    (GC_START removes stored blocks with no reference count; GC_STATUS; GC_STOP).
 //  - StatusAPI.Version and Status.
 //
-// Reference counts live in DATA_DIR/refcounts.db (SQLite); blocks in DATA_DIR/blocks.
+// Reference counts live in DATA_DIR/refcounts.db (SQLite); blocks in DATA_DIR/blocks. DATA_DIR
+// must be the node's own: a directory holding a daemon's ledger.db is refused (the node's GC
+// would remove the daemon's blocks, which have no reference count here).
 // Message limits: 4 MiB received (TemporalX's default), configurable.
 #pragma once
 
