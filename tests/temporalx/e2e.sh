@@ -41,9 +41,11 @@ kill_node() { kill -9 "$node_pid"; wait "$node_pid" 2>/dev/null || true; node_pi
 mnt=$TMP/mnt
 data=$TMP/data
 cleanup_all() {
+  local rc=$?
   fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
-  [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null
-  [ -n "${serve_pid:-}" ] && kill -9 "$serve_pid" 2>/dev/null
+  if [ -n "$node_pid" ]; then kill "$node_pid" 2>/dev/null || true; fi
+  if [ -n "${serve_pid:-}" ]; then kill -9 "$serve_pid" 2>/dev/null || true; fi
+  (exit "$rc")
   cleanup_tmp
 }
 trap cleanup_all EXIT
@@ -71,7 +73,7 @@ check_on_node() {  # FILE CID
   assert_same_file "$1" "$TMP/cat"
   txget block "$2" > /dev/null || fail "BS_GET of root $2"
 }
-cid_of() { getfattr --only-values -n user.ipfs.cid "$1"; }
+cid_of() { getfattr --absolute-names --only-values -n user.ipfs.cid "$1"; }
 
 log "node and mount up; files written through the mount and over S3 reach the node"
 start_node
@@ -122,6 +124,7 @@ fi
 t1=$(date +%s)
 [ $((t1 - t0)) -le 30 ] || fail "cat from a dead node took $((t1 - t0)) s"
 grep -qi "unavailable\|connect\|temporalx" "$TMP/cat.err" || fail "unclear error: $(cat "$TMP/cat.err")"
+log "  failed after $((t1 - t0)) s: $(head -c 300 "$TMP/cat.err")"
 
 log "the node is back: every block arrives and the CIDs check out"
 start_node
