@@ -176,11 +176,11 @@ def flatfs_path(data_dir, block):
 # ---------------------------------------------------------------- the node process
 
 class Node:
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, extra_args=(), tls_root=None):
         self.data_dir = data_dir
         self.lines = []
         self.proc = subprocess.Popen(
-            [S3XFS, "node", "--data-dir", data_dir, "--listen", "127.0.0.1:0"],
+            [S3XFS, "node", "--data-dir", data_dir, "--listen", "127.0.0.1:0", *extra_args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.address = None
         ready = threading.Event()
@@ -201,7 +201,11 @@ class Node:
             raise Failure("node did not start: " + " | ".join(self.lines))
         opts = [("grpc.max_receive_message_length", 64 * MIB),
                 ("grpc.max_send_message_length", 64 * MIB)]
-        self.channel = grpc.insecure_channel(self.address, options=opts)
+        if tls_root is None:
+            self.channel = grpc.insecure_channel(self.address, options=opts)
+        else:
+            creds = grpc.ssl_channel_credentials(root_certificates=tls_root)
+            self.channel = grpc.secure_channel(self.address, creds, options=opts)
         grpc.channel_ready_future(self.channel).result(timeout=30)
 
     def unary(self, path, req_type, resp_type):
@@ -654,6 +658,39 @@ def test_gc(api, keep, orphan_leaf):
     check(stop.startswith("idle"), f"GC_STOP when idle reports the status: {stop!r}")
 
 
+def test_tls_and_max_message():
+    log("TLS and --max-message")
+    key, cert = os.path.join(WORK, "key.pem"), os.path.join(WORK, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True, timeout=60)
+    with open(cert, "rb") as f:
+        root = f.read()
+    node = Node(os.path.join(WORK, "tls-node"),
+                ["--tls-cert", cert, "--tls-key", key, "--max-message", str(6 * MIB)], tls_root=root)
+    try:
+        api = Api(node)
+        v = api.version(pb.Empty(), timeout=10).version
+        check(v.startswith("s3xfs-node "), "StatusAPI.Version over TLS")
+        five = b"\x05" * (5 * MIB)
+        check_eq(api.put_many([five])[0], [cid_v1(RAW, five)], "--max-message 6 MiB accepts a 5 MiB block")
+        seven = b"\x07" * (7 * MIB)
+        expect_error(grpc.StatusCode.RESOURCE_EXHAUSTED, lambda: api.put_many([seven]), "and refuses 7 MiB")
+        plain = grpc.insecure_channel(node.address)
+        call = plain.unary_unary("/pb.StatusAPI/Version", request_serializer=pb.Empty.SerializeToString,
+                                 response_deserializer=pb.VersionResponse.FromString)
+        expect_error(grpc.StatusCode.UNAVAILABLE, lambda: call(pb.Empty(), timeout=5),
+                     "a plaintext client cannot talk to the TLS node")
+        plain.close()
+        node.stop()
+    finally:
+        node.kill()
+    r = subprocess.run([S3XFS, "node", "--data-dir", os.path.join(WORK, "tls-node"), "--listen",
+                        "127.0.0.1:0", "--tls-cert", cert], capture_output=True, text=True, timeout=30)
+    check(r.returncode != 0 and "both" in r.stderr, f"a certificate without a key is refused: {r.stderr.strip()}")
+
+
 def main():
     rng = random.Random(20240601)
     data_dir = os.path.join(WORK, "node")
@@ -700,6 +737,7 @@ def main():
                            capture_output=True, text=True, timeout=30)
         check(r.returncode != 0 and "ledger.db" in r.stderr, f"node refuses it: {r.stderr.strip()}")
         check(not os.path.exists(os.path.join(daemon_dir, "blocks")), "and creates nothing there")
+        test_tls_and_max_message()
     except Failure as e:
         print(f"[{TEST}] FAIL: {e}", file=sys.stderr, flush=True)
         print(f"[{TEST}] node stderr (last 20 lines):\n  " + "\n  ".join(node.lines[-20:]), file=sys.stderr)

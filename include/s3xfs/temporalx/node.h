@@ -14,12 +14,17 @@
 //    links), DAG_ADD_LINKS (a new node: hash's node plus links), DAG_GET_LINKS, DAG_STAT.
 //  - NodeAPI.Persist: status true for each CID whose block is present (errors for bad CIDs).
 //  - FileAPI.UploadFile: chunker "default" (262144) or "size-N", layout "balanced" (or empty),
-//    CIDv1 dag-pb with dag-pb leaves (= ipfs add --cid-version=1 --raw-leaves=false);
+//    CIDv1 dag-pb with dag-pb leaves (= ipfs add --cid-version=1 --raw-leaves=false); each
+//    distinct block of the file gets one reference once the whole file has arrived (a cancelled
+//    upload counts nothing; GC removes its blocks);
 //    DownloadFile streams the file, honouring rangeStart/rangeEnd (end exclusive; 0 = to the end)
 //    and reporting the range served in every Blob.
-//  - AdminAPI.RefCount (counts of the given CIDs, or of all blocks up to limit) and ManageGC
-//    (GC_START removes stored blocks with no reference count; GC_STATUS; GC_STOP).
-//  - StatusAPI.Version and Status.
+//  - AdminAPI.RefCount (counts of the given CIDs, 0 for none; or of all blocks up to limit)
+//    and ManageGC (GC_START removes stored blocks with no reference count, in the background;
+//    GC_STATUS; GC_STOP). Served on the same address as the rest.
+//  - StatusAPI.Version ("s3xfs-node VERSION") and Status (ONLINE; PURGING while GC runs).
+// Request-by-request details: src/temporalx/handlers.h. Each failed call is logged on stderr as
+// one line (method, peer, gRPC code, message).
 //
 // Reference counts live in DATA_DIR/refcounts.db (SQLite); blocks in DATA_DIR/blocks. DATA_DIR
 // must be the node's own: a directory holding a daemon's ledger.db is refused (the node's GC
