@@ -170,4 +170,22 @@ check_on_node "$TMP/files/s1" "$cid_s1"
 kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
 serve_pid=
 
+log "temporalxs://: the client talks TLS to a node whose CA it is given, and only then"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -days 1 \
+  -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" 2>/dev/null
+tport=$(free_port)
+"$S3XFS" node --data-dir "$TMP/tlsnode" --listen "127.0.0.1:$tport" --tls-cert "$TMP/cert.pem" \
+  --tls-key "$TMP/key.pem" 2>>"$TMP/node.log" &
+tls_pid=$!
+wait_port "$tport"
+cid_tls=$("$S3XFS" add --ipfs "temporalxs://localhost:$tport" --ipfs-tls-ca "$TMP/cert.pem" \
+  "$TMP/files/s1") || fail "add over TLS"
+assert_eq "$cid_tls" "$("$S3XFS" add --only-hash "$TMP/files/s1")" "CID of add over TLS"
+"$S3XFS" cat --ipfs "temporalxs://localhost:$tport" --ipfs-tls-ca "$TMP/cert.pem" "$cid_tls" > "$TMP/tls.out"
+assert_same_file "$TMP/files/s1" "$TMP/tls.out"
+"$S3XFS" cat --ipfs "temporalx://localhost:$tport" "$cid_tls" > /dev/null 2>&1 &&
+  fail "plain gRPC to a TLS node succeeded"
+"$S3XFS" cat --ipfs "temporalxs://localhost:$tport" "$cid_tls" > /dev/null 2>&1 &&
+  fail "TLS to a node whose certificate no trusted CA signed succeeded"
+kill "$tls_pid"; wait "$tls_pid" 2>/dev/null || true
 log "PASS"
