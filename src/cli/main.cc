@@ -14,15 +14,17 @@
 namespace {
 
 void PrintUsage(std::ostream& os) {
-  os << "usage: s3xfs <command> [options]\n\n"
-        "commands:\n"
-        "  add         import a file (or stdin) as a UnixFS DAG; print its root CID\n"
-        "  cat         write the bytes of a file DAG (optionally a range)\n"
-        "  export-car  write a CARv1 of a DAG to stdout\n"
-        "  import-car  import a CARv1 file into the block store; print its roots\n"
-        "  fsck        check the ledger against the block store (--repair to fix)\n"
-        "  mount       mount the buckets as a filesystem\n\n"
-        "Run 's3xfs <command> --help' for a command's options.\n";
+  os << "usage: s3xfs <command> [options]\n\ncommands:\n";
+  for (const auto& c : s3xfs::cli::Commands()) {
+    std::string name = c.name;
+    os << "  " << name << std::string(name.size() < 12 ? 12 - name.size() : 1, ' ') << c.summary
+       << "\n";
+  }
+  os << "\nEvery command takes --config FILE (default: $S3XFS_CONFIG, else " S3XFS_DEFAULT_CONFIG
+        "\nwhen it exists). A config key is an option's long name: 'key = value' lines apply to\n"
+        "every command that has the option, lines under [COMMAND] only to that command; the\n"
+        "command line wins over [COMMAND], which wins over the global keys. See s3xfs.conf(5).\n"
+        "\nRun 's3xfs <command> --help' for a command's options; 's3xfs --version'.\n";
 }
 
 }  // namespace

@@ -1,0 +1,209 @@
+// Commands on blocks and DAGs: add, cat, export-car, import-car, fsck.
+#include <unistd.h>
+
+#include <iostream>
+
+#include "commands.h"
+#include "common.h"
+#include "s3xfs/blockstore/batch.h"
+#include "s3xfs/cas/car.h"
+#include "s3xfs/cas/dag_builder.h"
+#include "s3xfs/cas/dag_reader.h"
+
+namespace s3xfs::cli {
+
+namespace {
+
+// ---- add ----
+
+void DefineAdd(po::options_description& d, po::positional_options_description& p) {
+  d.add_options()
+      ("cid-version", po::value<int>()->default_value(1),
+       "1: CIDv1, raw leaves (= ipfs add --cid-version=1); 0: CIDv0 (= plain ipfs add)")
+      ("only-hash,n", po::bool_switch(), "compute the CID without storing blocks")
+      ("data-dir", po::value<std::string>(), "data directory (block store under DIR/blocks)")
+      ("file", po::value<std::string>()->required(), "file to add, or - for stdin");
+  DefineIpfsOptions(d);
+  p.add("file", 1);
+}
+
+Status RunAdd(const po::variables_map& vm) {
+  int version = vm["cid-version"].as<int>();
+  if (version != 0 && version != 1) return Status::InvalidArgument("--cid-version must be 0 or 1");
+  DagOptions opt = version == 1 ? DagOptions::KuboV1() : DagOptions::KuboV0();
+  opt.hash_threads = std::max(1u, std::thread::hardware_concurrency());
+  bool only_hash = vm["only-hash"].as<bool>();
+  const std::string& path = vm["file"].as<std::string>();
+
+  std::unique_ptr<BlockStore> store;
+  bool remote = false;
+  if (!only_hash) {
+    S3XFS_ASSIGN_OR_RETURN(store, OpenCommandStore(vm, /*bulk=*/true, &remote));
+  }
+  S3XFS_ASSIGN_OR_RETURN(int fd, OpenInput(path));
+  // Blocks are copied into a batch and written with one PutMany per ~4 MiB.
+  std::unique_ptr<BlockBatch> batch;
+  std::vector<BlockUse> uses;
+  DagBuilder::BlockSink sink;
+  if (store) {
+    batch = std::make_unique<BlockBatch>(store.get());
+    sink = [&](const Cid& cid, ByteView data, bool) -> Status {
+      uses.push_back(BlockUse{cid, data.size()});
+      return batch->Add(cid, data);
+    };
+  }
+  DagBuilder builder(opt, sink);
+  Status st = ReadAll(fd, path, [&](ByteView piece) { return builder.Write(piece); });
+  if (fd != 0) ::close(fd);
+  S3XFS_RETURN_IF_ERROR(st);
+  S3XFS_ASSIGN_OR_RETURN(DagRoot root, builder.Finish());
+  if (store) {
+    S3XFS_RETURN_IF_ERROR(batch->Flush());
+    S3XFS_RETURN_IF_ERROR(store->Sync());
+    if (!remote) S3XFS_RETURN_IF_ERROR(PinInLedger(vm, store.get(), root.cid, uses));
+  }
+  std::string line = root.cid.ToString() + "\n";
+  return WriteFd(1, AsBytes(line));
+}
+
+// ---- cat ----
+
+void DefineCat(po::options_description& d, po::positional_options_description& p) {
+  d.add_options()
+      ("offset", po::value<std::string>(), "first byte to write (default 0)")
+      ("length", po::value<std::string>(), "number of bytes to write (default: to the end)")
+      ("data-dir", po::value<std::string>(), "data directory")
+      ("cid", po::value<std::string>()->required(), "root CID of the file");
+  DefineIpfsOptions(d);
+  p.add("cid", 1);
+}
+
+Status RunCat(const po::variables_map& vm) {
+  S3XFS_ASSIGN_OR_RETURN(Cid cid, ParseCidArg(vm));
+  S3XFS_ASSIGN_OR_RETURN(uint64_t offset, ParseCount(vm, "offset", 0));
+  S3XFS_ASSIGN_OR_RETURN(uint64_t length, ParseCount(vm, "length", UINT64_MAX));
+  bool remote = false;
+  S3XFS_ASSIGN_OR_RETURN(auto store, OpenCommandStore(vm, false, &remote));
+  DagReader reader(store.get());
+  return reader.Read(cid, offset, length, [](ByteView b) { return WriteFd(1, b); });
+}
+
+// ---- export-car / import-car ----
+
+void DefineExportCar(po::options_description& d, po::positional_options_description& p) {
+  d.add_options()
+      ("data-dir", po::value<std::string>(), "data directory")
+      ("cid", po::value<std::string>()->required(), "root CID of the DAG");
+  DefineIpfsOptions(d);
+  p.add("cid", 1);
+}
+
+Status RunExportCar(const po::variables_map& vm) {
+  S3XFS_ASSIGN_OR_RETURN(Cid cid, ParseCidArg(vm));
+  bool remote = false;
+  S3XFS_ASSIGN_OR_RETURN(auto store, OpenCommandStore(vm, false, &remote));
+  if (::isatty(1)) return Status::InvalidArgument("refusing to write a CAR to a terminal; redirect stdout");
+  return ExportCar(store.get(), std::span<const Cid>(&cid, 1),
+                   [](ByteView b) { return WriteFd(1, b); });
+}
+
+void DefineImportCar(po::options_description& d, po::positional_options_description& p) {
+  d.add_options()
+      ("data-dir", po::value<std::string>(), "data directory")
+      ("file", po::value<std::string>()->required(), "CAR file, or - for stdin");
+  p.add("file", 1);
+}
+
+Status RunImportCar(const po::variables_map& vm) {
+  const std::string& path = vm["file"].as<std::string>();
+  S3XFS_ASSIGN_OR_RETURN(auto store, OpenStore(vm, /*bulk=*/true));
+  S3XFS_ASSIGN_OR_RETURN(int fd, OpenInput(path));
+  CarReader reader([fd, &path](uint8_t* buf, size_t n) -> Result<size_t> {
+    for (;;) {
+      ssize_t r = ::read(fd, buf, n);
+      if (r >= 0) return static_cast<size_t>(r);
+      if (errno != EINTR) return Status::FromErrno("reading " + path, errno);
+    }
+  });
+  auto run = [&]() -> Result<std::vector<Cid>> {
+    S3XFS_ASSIGN_OR_RETURN(std::vector<Cid> roots, reader.ReadHeader());
+    BlockBatch batch(store.get());
+    std::vector<BlockUse> uses;
+    for (;;) {
+      auto next = reader.Next();  // verified against its CID
+      if (!next.ok())
+        return Status(Status::Corruption(path + ": " + next.status().message()));
+      if (!next->has_value()) break;
+      uses.push_back(BlockUse{(*next)->cid, (*next)->data.size()});
+      S3XFS_RETURN_IF_ERROR(batch.Add(std::move(**next)));
+    }
+    S3XFS_RETURN_IF_ERROR(batch.Flush());
+    S3XFS_RETURN_IF_ERROR(store->Sync());
+    // One pin for the whole CAR, under its first root.
+    if (!roots.empty()) S3XFS_RETURN_IF_ERROR(PinInLedger(vm, store.get(), roots[0], uses));
+    return roots;
+  };
+  auto roots = run();
+  if (fd != 0) ::close(fd);
+  if (!roots.ok()) return roots.status();
+  std::string out;
+  for (const Cid& r : *roots) {
+    auto has = store->Has(r);
+    if (has.ok() && !*has)
+      std::cerr << "s3xfs import-car: warning: root " << r.ToString() << " is not in the CAR\n";
+    out += r.ToString() + "\n";
+  }
+  return WriteFd(1, AsBytes(out));
+}
+
+// ---- fsck ----
+
+void DefineFsck(po::options_description& d, po::positional_options_description&) {
+  d.add_options()
+      ("data-dir", po::value<std::string>(), "data directory (ledger.db and blocks/)")
+      ("repair", po::bool_switch(), "fix reference counts, forget absent unreferenced blocks, "
+                                    "delete orphan blocks (never referenced data)");
+}
+
+Status RunFsck(const po::variables_map& vm) {
+  S3XFS_ASSIGN_OR_RETURN(auto blocks, OpenStore(vm, false));
+  ObjectStoreOptions opt;
+  opt.ledger_path = DataDir(vm) + "/ledger.db";
+  S3XFS_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(opt, blocks.get()));
+  bool repair = vm["repair"].as<bool>();
+  S3XFS_ASSIGN_OR_RETURN(FsckReport rep, store->Fsck(repair));
+  std::string out;
+  auto section = [&](const char* title, const std::vector<std::string>& items) {
+    for (const std::string& i : items) out += std::string(title) + ": " + i + "\n";
+  };
+  section("missing block", rep.missing_blocks);
+  section("wrong reference count", rep.wrong_refcounts);
+  section("orphan block", rep.orphan_blocks);
+  section("problem", rep.other);
+  if (repair) out += "repaired: " + std::to_string(rep.repaired) + "\n";
+  out += rep.clean() ? "clean\n" : "NOT clean\n";
+  S3XFS_RETURN_IF_ERROR(WriteFd(1, AsBytes(out)));
+  if (!rep.clean())
+    return Status::Corruption(std::to_string(rep.missing_blocks.size() + rep.wrong_refcounts.size() +
+                                             rep.orphan_blocks.size() + rep.other.size()) +
+                              " problem(s) found");
+  return Status::OK();
+}
+
+// Daemons (mount, serve) collect garbage this often; blocks go no earlier than the grace period
+
+}  // namespace
+
+std::vector<Command> DataCommands() {
+  return {
+      {"add", "import a file as a UnixFS DAG and print its root CID", "FILE|-", DefineAdd, RunAdd},
+      {"cat", "write the bytes of a file DAG", "CID", DefineCat, RunCat},
+      {"export-car", "write a CARv1 of the DAG under CID to stdout", "CID", DefineExportCar,
+       RunExportCar},
+      {"import-car", "import a CARv1 file and print its root CIDs", "FILE|-", DefineImportCar,
+       RunImportCar},
+      {"fsck", "check the ledger against the block store", "", DefineFsck, RunFsck},
+  };
+}
+
+}  // namespace s3xfs::cli
