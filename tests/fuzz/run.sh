@@ -7,7 +7,7 @@
 # target is compiled with clang++ and ASan + UBSan + libFuzzer, together with the sources it
 # names on a line of its own:
 #   // fuzz-sources: src/s3/xml.cc src/base/status.cc
-# (paths from the repository root; without the line: src/s3/{http,checksum,xml,sigv4,chunked}.cc
+# (paths from the repository root, globs allowed; without the line: src/s3/{http,checksum,xml,sigv4,chunked}.cc
 # and src/base/{status,bytes}.cc). It then runs for SECONDS with its working corpus in
 # OUTDIR/corpus/<name>, seeded from tests/fuzz/corpus/<name>/ when that exists (<name> is the
 # file name without .cc, e.g. fuzz_sigv4; tests/fuzz/corpus/sigv4/ is accepted as well). Crash
@@ -46,7 +46,12 @@ for src in tests/fuzz/fuzz_*.cc; do
   # Sources: the target's "// fuzz-sources:" line, else the default list.
   line="$(grep -m1 -E '^//[[:space:]]*fuzz-sources:' "$src" || true)"
   if [ -n "$line" ]; then
-    read -r -a sources <<< "${line#*fuzz-sources:}"
+    read -r -a words <<< "${line#*fuzz-sources:}"
+    sources=()
+    for w in "${words[@]}"; do
+      # shellcheck disable=SC2206  # a word with * or ? is a glob (nullglob is on)
+      if [[ "$w" == *[*?]* ]]; then sources+=($w); else sources+=("$w"); fi
+    done
   else
     sources=("${default_sources[@]}")
   fi
