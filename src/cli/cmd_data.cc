@@ -1,7 +1,12 @@
 // Commands on blocks and DAGs: add, cat, export-car, import-car, fsck.
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <iostream>
+#include <thread>
 
 #include "commands.h"
 #include "common.h"
@@ -9,6 +14,8 @@
 #include "s3xfs/cas/car.h"
 #include "s3xfs/cas/dag_builder.h"
 #include "s3xfs/cas/dag_reader.h"
+#include "s3xfs/cas/dagpb.h"
+#include "s3xfs/cas/directory.h"
 
 namespace s3xfs::cli {
 
@@ -21,10 +28,81 @@ void DefineAdd(po::options_description& d, po::positional_options_description& p
       ("cid-version", po::value<int>()->default_value(1),
        "1: CIDv1, raw leaves (= ipfs add --cid-version=1); 0: CIDv0 (= plain ipfs add)")
       ("only-hash,n", po::bool_switch(), "compute the CID without storing blocks")
+      ("recursive,r", po::bool_switch(), "add a directory tree (= ipfs add -r): directories "
+                                         "become UnixFS directories, HAMT-sharded when big")
+      ("hidden", po::bool_switch(), "with -r, include names starting with '.' (= ipfs add --hidden)")
       ("data-dir", po::value<std::string>(), "data directory (block store under DIR/blocks)")
-      ("file", po::value<std::string>()->required(), "file to add, or - for stdin");
+      ("file", po::value<std::string>()->required(), "file or directory to add, or - for stdin");
   DefineIpfsOptions(d);
   p.add("file", 1);
+}
+
+// What add does with each block: nothing (--only-hash), or batch it to the store and remember
+// it for the pin.
+struct AddSink {
+  BlockBatch* batch = nullptr;
+  std::vector<BlockUse> uses;
+  Status operator()(const Cid& cid, ByteView data) {
+    if (!batch) return Status::OK();
+    uses.push_back(BlockUse{cid, data.size()});
+    return batch->Add(cid, data);
+  }
+};
+
+Result<DirRoot> AddFile(const DagOptions& opt, AddSink& sink, const std::string& path) {
+  S3XFS_ASSIGN_OR_RETURN(int fd, OpenInput(path));
+  DagBuilder builder(opt, [&](const Cid& cid, ByteView data, bool) { return sink(cid, data); });
+  Status st = ReadAll(fd, path, [&](ByteView piece) { return builder.Write(piece); });
+  if (fd != 0) ::close(fd);
+  S3XFS_RETURN_IF_ERROR(st);
+  S3XFS_ASSIGN_OR_RETURN(DagRoot root, builder.Finish());
+  return DirRoot{root.cid, root.dag_size, false};
+}
+
+// A symbolic link as a UnixFS Symlink node (the link itself, never followed).
+Result<DirRoot> AddSymlink(const DagOptions& opt, AddSink& sink, const std::string& path) {
+  std::string target(4096, '\0');
+  ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+  if (n < 0) return Status::FromErrno("readlink " + path, errno);
+  target.resize(static_cast<size_t>(n));
+  UnixfsData fs;
+  fs.type = UnixfsType::kSymlink;
+  fs.data = Bytes(target.begin(), target.end());
+  PbNode node;
+  node.data = EncodeUnixfs(fs);
+  Bytes block = EncodePbNode(node);
+  Cid cid = Cid::Compute(opt.cid_version, Codec::kDagPb, block);
+  S3XFS_RETURN_IF_ERROR(sink(cid, block));
+  return DirRoot{cid, block.size(), false};
+}
+
+// A file, symlink or directory tree, as `ipfs add -r` imports it.
+Result<DirRoot> AddTree(const DagOptions& opt, AddSink& sink, const std::string& path, bool hidden) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return Status::FromErrno("cannot add " + path, errno);
+  if (S_ISREG(st.st_mode)) return AddFile(opt, sink, path);
+  if (S_ISLNK(st.st_mode)) return AddSymlink(opt, sink, path);
+  if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("cannot add special file " + path);
+  std::vector<std::string> names;
+  {
+    DIR* dir = ::opendir(path.c_str());
+    if (!dir) return Status::FromErrno("cannot read directory " + path, errno);
+    while (struct dirent* e = ::readdir(dir)) {
+      std::string n = e->d_name;
+      if (n == "." || n == ".." || (!hidden && n[0] == '.')) continue;
+      names.push_back(std::move(n));
+    }
+    ::closedir(dir);
+  }
+  std::sort(names.begin(), names.end());
+  std::vector<DirEntry> entries;
+  entries.reserve(names.size());
+  for (const std::string& n : names) {
+    S3XFS_ASSIGN_OR_RETURN(DirRoot child, AddTree(opt, sink, path + "/" + n, hidden));
+    entries.push_back(DirEntry{n, child.cid, child.tsize});
+  }
+  return BuildDirectory(std::move(entries), opt.cid_version,
+                        [&](const Block& b) { return sink(b.cid, b.data); });
 }
 
 Status RunAdd(const po::variables_map& vm) {
@@ -34,33 +112,31 @@ Status RunAdd(const po::variables_map& vm) {
   opt.hash_threads = std::max(1u, std::thread::hardware_concurrency());
   bool only_hash = vm["only-hash"].as<bool>();
   const std::string& path = vm["file"].as<std::string>();
+  if (vm["recursive"].as<bool>() && path == "-")
+    return Status::InvalidArgument("-r needs a path, not -");
+  if (!vm["recursive"].as<bool>() && path != "-") {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      return Status::InvalidArgument(path + " is a directory (use -r)");
+  }
 
   std::unique_ptr<BlockStore> store;
   bool remote = false;
   if (!only_hash) {
     S3XFS_ASSIGN_OR_RETURN(store, OpenCommandStore(vm, /*bulk=*/true, &remote));
   }
-  S3XFS_ASSIGN_OR_RETURN(int fd, OpenInput(path));
   // Blocks are copied into a batch and written with one PutMany per ~4 MiB.
   std::unique_ptr<BlockBatch> batch;
-  std::vector<BlockUse> uses;
-  DagBuilder::BlockSink sink;
-  if (store) {
-    batch = std::make_unique<BlockBatch>(store.get());
-    sink = [&](const Cid& cid, ByteView data, bool) -> Status {
-      uses.push_back(BlockUse{cid, data.size()});
-      return batch->Add(cid, data);
-    };
-  }
-  DagBuilder builder(opt, sink);
-  Status st = ReadAll(fd, path, [&](ByteView piece) { return builder.Write(piece); });
-  if (fd != 0) ::close(fd);
-  S3XFS_RETURN_IF_ERROR(st);
-  S3XFS_ASSIGN_OR_RETURN(DagRoot root, builder.Finish());
+  if (store) batch = std::make_unique<BlockBatch>(store.get());
+  AddSink sink;
+  sink.batch = batch.get();
+  S3XFS_ASSIGN_OR_RETURN(DirRoot root, vm["recursive"].as<bool>()
+                                           ? AddTree(opt, sink, path, vm["hidden"].as<bool>())
+                                           : AddFile(opt, sink, path));
   if (store) {
     S3XFS_RETURN_IF_ERROR(batch->Flush());
     S3XFS_RETURN_IF_ERROR(store->Sync());
-    if (!remote) S3XFS_RETURN_IF_ERROR(PinInLedger(vm, store.get(), root.cid, uses));
+    if (!remote) S3XFS_RETURN_IF_ERROR(PinInLedger(vm, store.get(), root.cid, sink.uses));
   }
   std::string line = root.cid.ToString() + "\n";
   return WriteFd(1, AsBytes(line));

@@ -50,7 +50,22 @@ Result<int> OpenInput(const std::string& path) {
 Status ReadAll(int fd, const std::string& name, const std::function<Status(ByteView)>& fn) {
   struct stat sb;
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-  if (::fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && threads > 1) {
+  bool regular = ::fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+  if (regular && static_cast<uint64_t>(sb.st_size) < kReadBuffer / 4) {
+    // Small files (add -r of many): one buffer of their size, no threads, no 4 MiB zeroing.
+    Bytes buf(static_cast<size_t>(sb.st_size) + 1);
+    size_t got = 0;
+    for (;;) {
+      ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::FromErrno("reading " + name, errno);
+      if (n == 0) break;
+      got += static_cast<size_t>(n);
+      if (got == buf.size()) buf.resize(buf.size() * 2);  // the file grew meanwhile
+    }
+    return got ? fn(ByteView(buf.data(), got)) : Status::OK();
+  }
+  if (regular && threads > 1) {
     ParallelFor pool(threads);
     Bytes buf(kReadBuffer);
     const size_t slice = kReadBuffer / threads;
