@@ -130,8 +130,10 @@ Status RunMount(const po::variables_map& vm) {
   S3Stack s3stack;
   ServiceNotifier service;  // after store and fs: the watchdog's check uses them
   mo.on_ready = [&] {
-    service.Ready("mounted on " + mo.mountpoint +
-                      (s3stack.server ? "; S3 on http://" + s3stack.server->address() : ""),
+    std::string s3 = s3stack.server ? "; S3 on http://" + s3stack.server->address()
+                     : S3Enabled(vm)  ? "; S3 listener not started (see the log)"
+                                      : "";
+    service.Ready("mounted on " + mo.mountpoint + s3,
                   [&] { return fs->GetAttr(kRootInode).status(); });
   };
   mo.on_stopping = [&] { service.Stopping("flushing dirty data and unmounting"); };

@@ -82,7 +82,8 @@ got=$(cd "$TMP" && /sbin/mount.s3xfs data mnt -f -r -o config=/etc/s3xfs/x.conf 
 assert_eq "$got" "mount.s3xfs: $S3XFS mount mnt --config=/etc/s3xfs/x.conf --data-dir=$data -o ro,fsname=$data" \
   "relative source made absolute, -r, config"
 got=$(/sbin/mount.s3xfs none "$TMP/mnt" -f -o data_dir=/srv/d 2>&1)
-assert_eq "$got" "mount.s3xfs: $S3XFS mount $TMP/mnt --data-dir=/srv/d" "source none: data_dir used"
+assert_eq "$got" "mount.s3xfs: $S3XFS mount $TMP/mnt --data-dir=/srv/d -o fsname=none" \
+  "source none: data_dir used, fsname none (as in fstab, for mount -a)"
 got=$(map -o data_dir=/elsewhere)
 [[ "$got" == *"ignoring data_dir=/elsewhere"* && "$got" == *"--data-dir=$data "* ]] ||
   fail "data_dir beside a source directory must be ignored with a warning: $got"
