@@ -22,6 +22,9 @@ deb_test+=(python3-grpcio python3-protobuf)
 deb_test+=(rclone s3cmd s3fs restic curl)
 # aws cli and boto3 (tests/s3/awscli.sh, tests/s3/boto3.sh; they run Debian's /usr/bin ones).
 deb_test+=(awscli python3-boto3)
+# Running as a service (tests/cli/install.sh, unit_syscalls.sh): systemd-analyze verify, strace,
+# man --warnings.
+deb_test+=(systemd strace man-db)
 # Fuzzing (tests/fuzz/run.sh: clang++ and its libFuzzer runtime); nginx is the GET baseline of
 # tools/bench/s3.sh.
 deb_test+=(clang libclang-rt-14-dev nginx-light)

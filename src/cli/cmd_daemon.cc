@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "common.h"
 #include "fuse_adapter.h"
+#include "service.h"
 #include "s3xfs/core/filesystem.h"
 #include "s3xfs/s3/credentials.h"
 #include "s3xfs/s3/server.h"
@@ -127,6 +128,15 @@ Status RunMount(const po::variables_map& vm) {
   std::unique_ptr<ObjectStore> store;
   std::unique_ptr<FileSystem> fs;
   S3Stack s3stack;
+  ServiceNotifier service;  // after store and fs: the watchdog's check uses them
+  mo.on_ready = [&] {
+    std::string s3 = s3stack.server ? "; S3 on http://" + s3stack.server->address()
+                     : S3Enabled(vm)  ? "; S3 listener not started (see the log)"
+                                      : "";
+    service.Ready("mounted on " + mo.mountpoint + s3,
+                  [&] { return fs->GetAttr(kRootInode).status(); });
+  };
+  mo.on_stopping = [&] { service.Stopping("flushing dirty data and unmounting"); };
   Status st = ServeFuse(mo, [&](KernelCache* kernel_cache) -> Result<FileSystem*> {
     S3XFS_ASSIGN_OR_RETURN(blocks, OpenDaemonBlocks(vm, false));
     ObjectStoreOptions so;
@@ -184,9 +194,13 @@ Status RunServe(const po::variables_map& vm) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   S3XFS_ASSIGN_OR_RETURN(S3Stack s3stack, StartS3(vm, store.get(), std::move(keys), nullptr));
+  ServiceNotifier service;
+  service.Ready("S3 on http://" + s3stack.server->address(),
+                [&] { return store->ListBuckets().status(); });
   int sig = 0;
   sigwait(&set, &sig);
   std::cerr << "s3xfs: signal " << sig << ", shutting down\n";
+  service.Stopping("shutting down");
   s3stack.server->Shutdown(std::chrono::seconds(10));
   ReportQueueAtExit(store.get());
   return store->SyncLedger();
@@ -222,9 +236,12 @@ Status RunNode(const po::variables_map& vm) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   S3XFS_ASSIGN_OR_RETURN(auto node, TemporalXNode::Start(o));
   std::cerr << "s3xfs: TemporalX node listening on " << node->address() << std::endl;
+  ServiceNotifier service;
+  service.Ready("TemporalX node on " + node->address(), nullptr);
   int sig = 0;
   sigwait(&set, &sig);
   std::cerr << "s3xfs: signal " << sig << ", shutting down\n";
+  service.Stopping("shutting down");
   node->Shutdown(std::chrono::seconds(10));
   return Status::OK();
 }

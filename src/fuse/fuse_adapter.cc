@@ -60,6 +60,7 @@ constexpr double kTimeout = 1.0;  // attribute and entry cache, seconds
 struct Holder {
   FileSystem* fs = nullptr;
   int ready_fd = -1;  // daemon mode: tells the waiting parent that INIT was answered
+  const std::function<void()>* on_ready = nullptr;  // MountOptions::on_ready
 };
 FileSystem* Fs(fuse_req_t req) { return static_cast<Holder*>(fuse_req_userdata(req))->fs; }
 
@@ -404,6 +405,7 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   // mounts or S3), with no lock requests sent to us.
   conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
   auto* h = static_cast<Holder*>(userdata);
+  if (h->on_ready && *h->on_ready) (*h->on_ready)();
   if (h->ready_fd >= 0) {
     // The mount is serving: release the parent, and stop writing to its terminal.
     char r = 'R';
@@ -563,6 +565,7 @@ Status ServeFuse(const MountOptions& mo,
                  const std::function<Result<FileSystem*>(KernelCache*)>& open_fs) {
   RecoverStaleMount(mo.mountpoint);
   Holder holder;
+  holder.on_ready = &mo.on_ready;
   if (!mo.foreground) {
     // Daemonize before mounting: the parent returns only once the child has answered the
     // kernel's INIT (the mount is usable), or with the child's failure.
@@ -630,6 +633,7 @@ Status ServeFuse(const MountOptions& mo,
       fuse_loop_cfg_destroy(cfg);
     }
     if (rc < 0) st = Status::IOError(std::string("FUSE loop failed: ") + std::strerror(-rc));
+    if (mo.on_stopping) mo.on_stopping();
     invalidator.Stop();
     Status flushed = holder.fs->FlushAll();
     if (st.ok() && !flushed.ok()) st = flushed;

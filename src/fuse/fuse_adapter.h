@@ -17,6 +17,11 @@ struct MountOptions {
   bool foreground = false;
   bool single_threaded = false;
   bool debug = false;
+  // Service-manager hooks (both optional). on_ready runs once, on a FUSE thread, when the kernel's
+  // INIT arrives: open_fs has succeeded and requests are about to be served. on_stopping runs
+  // when the loop ends (signal or unmount), before dirty data is flushed and the mount removed.
+  std::function<void()> on_ready;
+  std::function<void()> on_stopping;
 };
 
 // Maps a Status to the errno a local filesystem would give.
