@@ -7,6 +7,7 @@
 #include <iostream>
 #include <optional>
 
+#include "admin_link.h"
 #include "commands.h"
 #include "common.h"
 #include "fuse_adapter.h"
@@ -40,7 +41,7 @@ bool S3Enabled(const po::variables_map& vm) { return vm["s3-listen"].as<std::str
 
 // Loads (or creates, showing the new pair on stderr) the credentials.
 Result<s3::KeyStore> LoadKeys(const po::variables_map& vm) {
-  std::string path = vm.count("s3-keys") ? vm["s3-keys"].as<std::string>() : DataDir(vm) + "/s3-keys";
+  std::string path = DaemonKeysPath(vm);
   std::string generated;
   S3XFS_ASSIGN_OR_RETURN(s3::KeyStore keys, s3::KeyStore::LoadOrCreate(path, &generated));
   if (!generated.empty()) std::cerr << "s3xfs: " << generated << "\n";
@@ -127,6 +128,8 @@ Status RunMount(const po::variables_map& vm) {
   std::unique_ptr<ObjectStore> store;
   std::unique_ptr<FileSystem> fs;
   S3Stack s3stack;
+  admin::DaemonInfo admin_info = DaemonInfoFor(vm, "mount");  // before the mount changes directory
+  std::unique_ptr<DaemonAdmin> admin;
   Status st = ServeFuse(mo, [&](KernelCache* kernel_cache) -> Result<FileSystem*> {
     S3XFS_ASSIGN_OR_RETURN(blocks, OpenDaemonBlocks(vm, false));
     ObjectStoreOptions so;
@@ -150,8 +153,17 @@ Status RunMount(const po::variables_map& vm) {
         return started.status();
       }
     }
+    admin::AdminTargets targets{store.get(), fs.get(), nullptr, nullptr};
+    if (s3stack.server) {
+      admin_info.s3_listen = s3stack.server->address();
+      targets.reload_keys = KeysReloader(s3stack.service.get(), admin_info.keys_file);
+    } else {
+      admin_info.keys_file.clear();
+    }
+    admin = DaemonAdmin::Start(admin_info, targets);
     return fs.get();
   });
+  admin.reset();
   if (s3stack.server) s3stack.server->Shutdown(std::chrono::seconds(10));
   if (store) ReportQueueAtExit(store.get());
   return st;
@@ -184,9 +196,14 @@ Status RunServe(const po::variables_map& vm) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   S3XFS_ASSIGN_OR_RETURN(S3Stack s3stack, StartS3(vm, store.get(), std::move(keys), nullptr));
+  admin::DaemonInfo admin_info = DaemonInfoFor(vm, "serve");
+  admin_info.s3_listen = s3stack.server->address();
+  auto admin = DaemonAdmin::Start(
+      admin_info, {store.get(), nullptr, KeysReloader(s3stack.service.get(), admin_info.keys_file), nullptr});
   int sig = 0;
   sigwait(&set, &sig);
   std::cerr << "s3xfs: signal " << sig << ", shutting down\n";
+  admin.reset();
   s3stack.server->Shutdown(std::chrono::seconds(10));
   ReportQueueAtExit(store.get());
   return store->SyncLedger();
