@@ -379,6 +379,7 @@ Result<Json> AdminCall(const std::string& socket_path, const Json& request,
     S3XFS_RETURN_IF_ERROR(wait(POLLOUT));
     ssize_t n = ::send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0 && errno == EPIPE) break;  // the server refused early: its reply explains why
     if (n < 0) return Status::FromErrno("sending to " + socket_path, errno);
     done += static_cast<size_t>(n);
   }

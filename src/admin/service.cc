@@ -272,6 +272,7 @@ Json AdminService::DoFsck(const Json& req) {
   j.Set("orphan_blocks", Strings(rep->orphan_blocks));
   j.Set("other", Strings(rep->other));
   j.Set("repaired", rep->repaired);
+  j.Set("checked_bytes", fsck_total_.load());
   return j;
 }
 

@@ -218,6 +218,9 @@ Result<std::optional<FsckReport>> FsckInDaemon(const std::string& data, bool rep
   S3XFS_ASSIGN_OR_RETURN(auto reply, call.get());
   if (!reply) return std::optional<FsckReport>();
   S3XFS_RETURN_IF_ERROR(admin::ReplyStatus(*reply));
+  const auto checked = static_cast<uint64_t>((*reply)["checked_bytes"].int_or(0));
+  bar.SetTotal(checked);
+  bar.Set(checked);
   bar.Finish();
   FsckReport rep;
   auto strings = [&](const char* name, std::vector<std::string>* out) {
@@ -238,6 +241,7 @@ Status RunFsck(const po::variables_map& vm) {
   FsckReport rep;
   if (in_daemon) {
     rep = std::move(*in_daemon);
+    std::cerr << "s3xfs fsck: checked by the daemon running on " << DataDir(vm) << "\n";
   } else {
     S3XFS_ASSIGN_OR_RETURN(auto blocks, OpenStore(vm, false));
     ObjectStoreOptions opt;
