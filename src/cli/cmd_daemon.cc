@@ -7,6 +7,7 @@
 #include <iostream>
 #include <optional>
 
+#include "admin_link.h"
 #include "commands.h"
 #include "common.h"
 #include "fuse_adapter.h"
@@ -41,7 +42,7 @@ bool S3Enabled(const po::variables_map& vm) { return vm["s3-listen"].as<std::str
 
 // Loads (or creates, showing the new pair on stderr) the credentials.
 Result<s3::KeyStore> LoadKeys(const po::variables_map& vm) {
-  std::string path = vm.count("s3-keys") ? vm["s3-keys"].as<std::string>() : DataDir(vm) + "/s3-keys";
+  std::string path = DaemonKeysPath(vm);
   std::string generated;
   S3XFS_ASSIGN_OR_RETURN(s3::KeyStore keys, s3::KeyStore::LoadOrCreate(path, &generated));
   if (!generated.empty()) std::cerr << "s3xfs: " << generated << "\n";
@@ -137,6 +138,8 @@ Status RunMount(const po::variables_map& vm) {
                   [&] { return fs->GetAttr(kRootInode).status(); });
   };
   mo.on_stopping = [&] { service.Stopping("flushing dirty data and unmounting"); };
+  admin::DaemonInfo admin_info = DaemonInfoFor(vm, "mount");  // before the mount changes directory
+  std::unique_ptr<DaemonAdmin> admin;
   Status st = ServeFuse(mo, [&](KernelCache* kernel_cache) -> Result<FileSystem*> {
     S3XFS_ASSIGN_OR_RETURN(blocks, OpenDaemonBlocks(vm, false));
     ObjectStoreOptions so;
@@ -160,8 +163,17 @@ Status RunMount(const po::variables_map& vm) {
         return started.status();
       }
     }
+    admin::AdminTargets targets{store.get(), fs.get(), nullptr, nullptr};
+    if (s3stack.server) {
+      admin_info.s3_listen = s3stack.server->address();
+      targets.reload_keys = KeysReloader(s3stack.service.get(), admin_info.keys_file);
+    } else {
+      admin_info.keys_file.clear();
+    }
+    admin = DaemonAdmin::Start(admin_info, targets);
     return fs.get();
   });
+  admin.reset();
   if (s3stack.server) s3stack.server->Shutdown(std::chrono::seconds(10));
   if (store) ReportQueueAtExit(store.get());
   return st;
@@ -194,6 +206,10 @@ Status RunServe(const po::variables_map& vm) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   S3XFS_ASSIGN_OR_RETURN(S3Stack s3stack, StartS3(vm, store.get(), std::move(keys), nullptr));
+  admin::DaemonInfo admin_info = DaemonInfoFor(vm, "serve");
+  admin_info.s3_listen = s3stack.server->address();
+  auto admin = DaemonAdmin::Start(
+      admin_info, {store.get(), nullptr, KeysReloader(s3stack.service.get(), admin_info.keys_file), nullptr});
   ServiceNotifier service;
   service.Ready("S3 on http://" + s3stack.server->address(),
                 [&] { return store->ListBuckets().status(); });
@@ -201,6 +217,7 @@ Status RunServe(const po::variables_map& vm) {
   sigwait(&set, &sig);
   std::cerr << "s3xfs: signal " << sig << ", shutting down\n";
   service.Stopping("shutting down");
+  admin.reset();
   s3stack.server->Shutdown(std::chrono::seconds(10));
   ReportQueueAtExit(store.get());
   return store->SyncLedger();

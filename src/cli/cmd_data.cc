@@ -5,11 +5,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <future>
 #include <iostream>
 #include <thread>
 
+#include "admin_link.h"
 #include "commands.h"
 #include "common.h"
+#include "progress.h"
 #include "s3xfs/blockstore/batch.h"
 #include "s3xfs/cas/car.h"
 #include "s3xfs/cas/dag_builder.h"
@@ -20,6 +23,16 @@
 namespace s3xfs::cli {
 
 namespace {
+
+// Inputs at least this large (or of unknown size) show progress while they are added.
+constexpr uint64_t kAddProgressMin = 16u << 20;
+
+// The size of a regular file; 0 for pipes and terminals (unknown).
+uint64_t RegularFileSize(int fd) {
+  struct stat sb;
+  if (::fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) return static_cast<uint64_t>(sb.st_size);
+  return 0;
+}
 
 // ---- add ----
 
@@ -49,13 +62,25 @@ struct AddSink {
   }
 };
 
-Result<DirRoot> AddFile(const DagOptions& opt, AddSink& sink, const std::string& path) {
+// progress: show a progress line on a terminal (a single big file or stdin; never per file of
+// a tree).
+Result<DirRoot> AddFile(const DagOptions& opt, AddSink& sink, const std::string& path,
+                        bool progress = false) {
   S3XFS_ASSIGN_OR_RETURN(int fd, OpenInput(path));
   DagBuilder builder(opt, [&](const Cid& cid, ByteView data, bool) { return sink(cid, data); });
-  Status st = ReadAll(fd, path, [&](ByteView piece) { return builder.Write(piece); });
+  const uint64_t size = RegularFileSize(fd);
+  ProgressOptions popt;
+  if (!progress || (size > 0 && size < kAddProgressMin)) popt.enabled = false;
+  Progress bar("add", size, popt);
+  Status st = ReadAll(fd, path, [&](ByteView piece) {
+    S3XFS_RETURN_IF_ERROR(builder.Write(piece));
+    bar.Add(piece.size());
+    return Status::OK();
+  });
   if (fd != 0) ::close(fd);
   S3XFS_RETURN_IF_ERROR(st);
   S3XFS_ASSIGN_OR_RETURN(DagRoot root, builder.Finish());
+  bar.Finish();
   return DirRoot{root.cid, root.dag_size, false};
 }
 
@@ -132,7 +157,7 @@ Status RunAdd(const po::variables_map& vm) {
   sink.batch = batch.get();
   S3XFS_ASSIGN_OR_RETURN(DirRoot root, vm["recursive"].as<bool>()
                                            ? AddTree(opt, sink, path, vm["hidden"].as<bool>())
-                                           : AddFile(opt, sink, path));
+                                           : AddFile(opt, sink, path, /*progress=*/true));
   if (store) {
     S3XFS_RETURN_IF_ERROR(batch->Flush());
     S3XFS_RETURN_IF_ERROR(store->Sync());
@@ -179,8 +204,14 @@ Status RunExportCar(const po::variables_map& vm) {
   bool remote = false;
   S3XFS_ASSIGN_OR_RETURN(auto store, OpenCommandStore(vm, false, &remote));
   if (::isatty(1)) return Status::InvalidArgument("refusing to write a CAR to a terminal; redirect stdout");
-  return ExportCar(store.get(), std::span<const Cid>(&cid, 1),
-                   [](ByteView b) { return WriteFd(1, b); });
+  Progress bar("export-car");
+  S3XFS_RETURN_IF_ERROR(ExportCar(store.get(), std::span<const Cid>(&cid, 1), [&](ByteView b) {
+    S3XFS_RETURN_IF_ERROR(WriteFd(1, b));
+    bar.Add(b.size());
+    return Status::OK();
+  }));
+  bar.Finish();
+  return Status::OK();
 }
 
 void DefineImportCar(po::options_description& d, po::positional_options_description& p) {
@@ -194,10 +225,14 @@ Status RunImportCar(const po::variables_map& vm) {
   const std::string& path = vm["file"].as<std::string>();
   S3XFS_ASSIGN_OR_RETURN(auto store, OpenStore(vm, /*bulk=*/true));
   S3XFS_ASSIGN_OR_RETURN(int fd, OpenInput(path));
-  CarReader reader([fd, &path](uint8_t* buf, size_t n) -> Result<size_t> {
+  Progress bar("import-car", RegularFileSize(fd));
+  CarReader reader([fd, &path, &bar](uint8_t* buf, size_t n) -> Result<size_t> {
     for (;;) {
       ssize_t r = ::read(fd, buf, n);
-      if (r >= 0) return static_cast<size_t>(r);
+      if (r >= 0) {
+        bar.Add(static_cast<uint64_t>(r));
+        return static_cast<size_t>(r);
+      }
       if (errno != EINTR) return Status::FromErrno("reading " + path, errno);
     }
   });
@@ -222,6 +257,7 @@ Status RunImportCar(const po::variables_map& vm) {
   auto roots = run();
   if (fd != 0) ::close(fd);
   if (!roots.ok()) return roots.status();
+  bar.Finish();
   std::string out;
   for (const Cid& r : *roots) {
     auto has = store->Has(r);
@@ -241,13 +277,61 @@ void DefineFsck(po::options_description& d, po::positional_options_description&)
                                     "delete orphan blocks (never referenced data)");
 }
 
+// Runs fsck inside the daemon on the data directory (safe beside its writes, unlike a second
+// process), showing its progress on a terminal. nullopt when no daemon runs there.
+Result<std::optional<FsckReport>> FsckInDaemon(const std::string& data, bool repair) {
+  admin::Json req = Request("fsck");
+  req.Set("repair", repair);
+  const auto timeout = std::chrono::hours(24);
+  Progress bar("fsck");
+  std::future<Result<std::optional<admin::Json>>> call =
+      std::async(std::launch::async, [&] { return AskDaemon(data, req, timeout); });
+  while (bar.enabled() &&
+         call.wait_for(std::chrono::milliseconds(200)) != std::future_status::ready) {
+    auto p = AskDaemon(data, Request("progress"), std::chrono::seconds(5));
+    if (!p.ok() || !*p || !(**p)["fsck"].is_object()) continue;
+    bar.SetTotal(static_cast<uint64_t>((**p)["fsck"]["total_bytes"].int_or(0)));
+    bar.Set(static_cast<uint64_t>((**p)["fsck"]["done_bytes"].int_or(0)));
+  }
+  S3XFS_ASSIGN_OR_RETURN(auto reply, call.get());
+  if (!reply) return std::optional<FsckReport>();
+  S3XFS_RETURN_IF_ERROR(admin::ReplyStatus(*reply));
+  const auto checked = static_cast<uint64_t>((*reply)["checked_bytes"].int_or(0));
+  bar.SetTotal(checked);
+  bar.Set(checked);
+  bar.Finish();
+  FsckReport rep;
+  auto strings = [&](const char* name, std::vector<std::string>* out) {
+    for (const admin::Json& e : (*reply)[name].is_array() ? (*reply)[name].array() : admin::Json::Array())
+      out->push_back(e.str());
+  };
+  strings("missing_blocks", &rep.missing_blocks);
+  strings("wrong_refcounts", &rep.wrong_refcounts);
+  strings("orphan_blocks", &rep.orphan_blocks);
+  strings("other", &rep.other);
+  rep.repaired = static_cast<uint64_t>((*reply)["repaired"].int_or(0));
+  return std::optional<FsckReport>(std::move(rep));
+}
+
 Status RunFsck(const po::variables_map& vm) {
-  S3XFS_ASSIGN_OR_RETURN(auto blocks, OpenStore(vm, false));
-  ObjectStoreOptions opt;
-  opt.ledger_path = DataDir(vm) + "/ledger.db";
-  S3XFS_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(opt, blocks.get()));
   bool repair = vm["repair"].as<bool>();
-  S3XFS_ASSIGN_OR_RETURN(FsckReport rep, store->Fsck(repair));
+  S3XFS_ASSIGN_OR_RETURN(std::optional<FsckReport> in_daemon, FsckInDaemon(DataDir(vm), repair));
+  FsckReport rep;
+  if (in_daemon) {
+    rep = std::move(*in_daemon);
+    std::cerr << "s3xfs fsck: checked by the daemon running on " << DataDir(vm) << "\n";
+  } else {
+    S3XFS_ASSIGN_OR_RETURN(auto blocks, OpenStore(vm, false));
+    ObjectStoreOptions opt;
+    opt.ledger_path = DataDir(vm) + "/ledger.db";
+    S3XFS_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(opt, blocks.get()));
+    Progress bar("fsck");
+    S3XFS_ASSIGN_OR_RETURN(rep, store->Fsck(repair, [&](uint64_t done, uint64_t total) {
+      bar.SetTotal(total);
+      bar.Set(done);
+    }));
+    bar.Finish();
+  }
   std::string out;
   auto section = [&](const char* title, const std::vector<std::string>& items) {
     for (const std::string& i : items) out += std::string(title) + ": " + i + "\n";
@@ -265,8 +349,6 @@ Status RunFsck(const po::variables_map& vm) {
                               " problem(s) found");
   return Status::OK();
 }
-
-// Daemons (mount, serve) collect garbage this often; blocks go no earlier than the grace period
 
 }  // namespace
 

@@ -36,6 +36,10 @@ struct FileSystem::OpenFile {
   EVP_MD_CTX* md5 = nullptr;       // MD5 of [0, md5_pos) while writes are sequential
   uint64_t md5_pos = 0;
   bool md5_ok = false;
+  // Published copies of `changed` and the dirty bytes, read by Stats() without taking mu
+  // (which a flush holds across block I/O).
+  std::atomic<bool> pub_changed{false};
+  std::atomic<uint64_t> pub_dirty_bytes{0};
 };
 
 namespace {
@@ -79,6 +83,43 @@ bool ValidName(const std::string& n) {
 }
 
 }  // namespace
+
+// Publishes a file's dirty figures when the scope that changed them ends (on every path).
+class FileSystem::Publish {
+ public:
+  Publish(FileSystem* fs, OpenFile& f) : fs_(fs), f_(f) {}
+  ~Publish() { fs_->PublishLocked(f_); }
+  Publish(const Publish&) = delete;
+  Publish& operator=(const Publish&) = delete;
+
+ private:
+  FileSystem* fs_;
+  OpenFile& f_;
+};
+
+void FileSystem::PublishLocked(OpenFile& f) {
+  // Every dirty chunk is whole but the file's last one, which holds the bytes up to the size.
+  uint64_t bytes = f.dirty.size() * chunk_;
+  if (!f.dirty.empty()) {
+    const uint64_t start = *f.dirty.rbegin() * chunk_;
+    const uint64_t end = std::clamp<uint64_t>(f.size, start, start + chunk_);
+    bytes -= start + chunk_ - end;
+  }
+  f.pub_dirty_bytes.store(bytes, std::memory_order_relaxed);
+  f.pub_changed.store(f.changed, std::memory_order_relaxed);
+}
+
+FsStats FileSystem::Stats() {
+  FsStats s;
+  std::lock_guard<std::mutex> l(files_mu_);
+  s.open_files = files_.size();
+  for (const auto& [ino, f] : files_) {
+    if (f->pub_changed.load(std::memory_order_relaxed)) s.dirty_files++;
+    s.dirty_bytes += f->pub_dirty_bytes.load(std::memory_order_relaxed);
+  }
+  s.last_flush_ns = last_flush_ns_.load(std::memory_order_relaxed);
+  return s;
+}
 
 FileSystem::FileSystem(ObjectStore* store, FsOptions options)
     : store_(store), opt_(std::move(options)), chunk_(store->dag_options().chunk_size) {
@@ -458,6 +499,7 @@ Status FileSystem::MakeDirtyLocked(OpenFile& f, uint64_t idx) {
 Status FileSystem::TruncateLocked(OpenFile& f, uint64_t size) {
   S3XFS_RETURN_IF_ERROR(LoadLocked(f));
   if (size == f.size) return Status::OK();
+  Publish publish(this, f);
   if (size < f.size) {
     uint64_t keep = (size + chunk_ - 1) / chunk_;
     f.dirty.erase(f.dirty.lower_bound(keep), f.dirty.end());
@@ -509,6 +551,7 @@ Status FileSystem::Write(uint64_t fh, uint64_t offset, ByteView data) {
   std::lock_guard<std::mutex> l(f->mu);
   S3XFS_RETURN_IF_ERROR(LoadLocked(*f));
   if (data.empty()) return Status::OK();
+  Publish publish(this, *f);
   uint64_t end = offset + data.size();
   for (uint64_t idx = offset / chunk_; idx * chunk_ < end; ++idx) {
     // A chunk the write covers entirely needs no old bytes.
@@ -532,6 +575,7 @@ Status FileSystem::Write(uint64_t fh, uint64_t offset, ByteView data) {
 
 Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
   if (!f.loaded || !f.changed) return Status::OK();
+  Publish publish(this, f);
   const DagOptions& dag = store_->dag_options();
   auto writer = store_->NewBlockWriter();  // protects the new blocks from GC until committed
   ObjectStore::ContentUpdate u;
@@ -588,6 +632,7 @@ Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
   if (::ftruncate(f.fd, 0) != 0) return Status::FromErrno("resetting the chunk cache", errno);
   f.changed = false;
   f.mtime_ns = 0;
+  last_flush_ns_.store(Now(), std::memory_order_relaxed);
   return Status::OK();
 }
 
@@ -648,6 +693,7 @@ Status FileSystem::FlushAll() {
     if (first.ok() && !st.ok()) first = st;
   }
   Status synced = store_->SyncLedger();
+  if (first.ok() && synced.ok()) last_flush_ns_.store(Now(), std::memory_order_relaxed);
   return first.ok() ? synced : first;
 }
 

@@ -29,9 +29,29 @@ Status ObjectStoreImpl::Unpin(const Cid& root) {
 
 Result<GcStats> ObjectStoreImpl::CollectGarbage(std::optional<std::chrono::milliseconds> grace) {
   std::lock_guard<std::mutex> run(gc_run_mu_);
+  const auto start = std::chrono::steady_clock::now();
   GcStats stats;
-  const int64_t cutoff =
-      Now() - std::chrono::duration_cast<std::chrono::nanoseconds>(grace.value_or(opt_.gc_grace)).count();
+  Status st = RunGc(grace.value_or(opt_.gc_grace), &stats);
+  {
+    std::lock_guard<std::mutex> l(last_gc_mu_);
+    last_gc_.finished_ns = Now();
+    last_gc_.took_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::steady_clock::now() - start).count();
+    last_gc_.status = st;
+    last_gc_.stats = stats;
+  }
+  if (!st.ok()) return st;
+  return stats;
+}
+
+GcRun ObjectStoreImpl::LastGc() {
+  std::lock_guard<std::mutex> l(last_gc_mu_);
+  return last_gc_;
+}
+
+Status ObjectStoreImpl::RunGc(std::chrono::milliseconds grace, GcStats* out) {
+  GcStats& stats = *out;
+  const int64_t cutoff = Now() - std::chrono::duration_cast<std::chrono::nanoseconds>(grace).count();
   for (;;) {
     std::vector<BlockRow> rows;
     S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
@@ -68,14 +88,13 @@ Result<GcStats> ObjectStoreImpl::CollectGarbage(std::optional<std::chrono::milli
     if (claimed.size() < mhs.size() && forgotten.empty()) break;  // only held blocks left
     if (rows.size() < 512) break;
   }
-  S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+  return ledger_->Read([&](LedgerTxn& t) -> Status {
     S3XFS_ASSIGN_OR_RETURN(stats.blocks_waiting, t.CountZeroRefBlocks());
     return Status::OK();
-  }));
-  return stats;
+  });
 }
 
-Result<FsckReport> ObjectStoreImpl::Fsck(bool repair) {
+Result<FsckReport> ObjectStoreImpl::Fsck(bool repair, const FsckProgress& progress) {
   std::lock_guard<std::mutex> run(gc_run_mu_);
   FsckReport rep;
   // 1. Reference counts against the inodes' block lists.
@@ -95,7 +114,12 @@ Result<FsckReport> ObjectStoreImpl::Fsck(bool repair) {
     return Status::OK();
   }));
   std::set<Bytes> known;
+  uint64_t total_bytes = 0, done_bytes = 0;
+  for (const BlockRow& r : rows) total_bytes += r.size;
+  if (progress) progress(0, total_bytes);
   for (const BlockRow& r : rows) {
+    done_bytes += r.size;
+    if (progress) progress(done_bytes, total_bytes);
     known.insert(r.multihash);
     Cid c = Cid::V1(Codec::kRaw, r.multihash);
     auto has = blocks_->Has(c);

@@ -184,7 +184,8 @@ class ObjectStoreImpl final : public ObjectStore {
   Status Pin(const Cid& root, const std::vector<BlockUse>& blocks) override;
   Status Unpin(const Cid& root) override;
   Result<GcStats> CollectGarbage(std::optional<std::chrono::milliseconds> grace) override;
-  Result<FsckReport> Fsck(bool repair) override;
+  GcRun LastGc() override;
+  Result<FsckReport> Fsck(bool repair, const FsckProgress& progress) override;
   Status SyncLedger() override { return ledger_->Sync(); }
   BlockStore* blocks() override { return blocks_; }
   Result<RemoteStatus> RemoteState() override;
@@ -237,6 +238,10 @@ class ObjectStoreImpl final : public ObjectStore {
   std::unordered_set<InodeId> free_on_close_;       // GUARDED_BY(open_mu_)
   std::unordered_map<InodeId, std::vector<InodeId>> ghosts_;  // GUARDED_BY(open_mu_)
   std::mutex gc_run_mu_;                            // one GC/fsck at a time
+  // The GC pass itself (REQUIRES: gc_run_mu_ held); fills *stats as it goes.
+  Status RunGc(std::chrono::milliseconds grace, GcStats* stats);
+  std::mutex last_gc_mu_;                           // leaf lock
+  GcRun last_gc_;                                   // GUARDED_BY(last_gc_mu_)
   // Background GC (options.gc_interval).
   std::mutex gc_thread_mu_;
   std::condition_variable gc_thread_cv_;

@@ -302,10 +302,10 @@ enum class BodyUse { kNone, kObject, kPart, kXml };
 
 class Exchange final : public S3Exchange {
  public:
-  Exchange(S3Service* service, ObjectStore* store, const KeyStore* keys,
+  Exchange(S3Service* service, ObjectStore* store, std::shared_ptr<const KeyStore> keys,
            const S3ServiceOptions& options, const ChangeHook& hook, const RequestHead& head,
            std::string request_id)
-      : service_(service), store_(store), keys_(keys), options_(options), hook_(hook),
+      : service_(service), store_(store), keys_(std::move(keys)), options_(options), hook_(hook),
         head_(head), request_id_(std::move(request_id)) {
     SplitTarget t = SplitRequestTarget(head.target);
     resource_ = t.raw_path;
@@ -1271,7 +1271,7 @@ class Exchange final : public S3Exchange {
 
   S3Service* service_;
   ObjectStore* store_;
-  const KeyStore* keys_;
+  std::shared_ptr<const KeyStore> keys_;  // as they were when the request began
   const S3ServiceOptions& options_;
   const ChangeHook& hook_;
   RequestHead head_;
@@ -1302,7 +1302,9 @@ class Exchange final : public S3Exchange {
 }  // namespace
 
 S3Service::S3Service(ObjectStore* store, const KeyStore* keys, S3ServiceOptions options)
-    : store_(store), keys_(keys), options_(std::move(options)) {
+    : store_(store),
+      keys_(std::shared_ptr<const KeyStore>(std::shared_ptr<const KeyStore>(), keys)),  // not owned
+      options_(std::move(options)) {
   RAND_bytes(reinterpret_cast<unsigned char*>(&instance_), sizeof instance_);
   instance_ &= 0xffffffffu;
 }
@@ -1310,8 +1312,18 @@ S3Service::S3Service(ObjectStore* store, const KeyStore* keys, S3ServiceOptions 
 S3Service::~S3Service() = default;
 
 std::unique_ptr<S3Exchange> S3Service::Begin(const RequestHead& head) {
-  return std::make_unique<Exchange>(this, store_, keys_, options_, change_hook_, head,
+  return std::make_unique<Exchange>(this, store_, keys(), options_, change_hook_, head,
                                     Impl::RequestId(this));
+}
+
+void S3Service::SetKeys(std::shared_ptr<const KeyStore> keys) {
+  std::lock_guard<std::mutex> l(keys_mu_);
+  keys_ = std::move(keys);
+}
+
+std::shared_ptr<const KeyStore> S3Service::keys() const {
+  std::lock_guard<std::mutex> l(keys_mu_);
+  return keys_;
 }
 
 Response S3Service::ErrorResponse(const Status& status, const std::string& resource) {

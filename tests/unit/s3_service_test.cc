@@ -194,6 +194,30 @@ TEST_F(S3ServiceTest, AccessBetweenKeys) {
   EXPECT_EQ(w.status, 403);
 }
 
+// Keys reloaded at run time (s3xfs keys): new requests use them at once, a request begun before
+// keeps the keys it began with.
+TEST_F(S3ServiceTest, SetKeysTakesEffectForNewRequests) {
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  Reply unknown = Run(Signed("GET", "/bkt", "", {}, "NEWKEY01", "new-secret-0001"));
+  EXPECT_EQ(unknown.status, 403);
+  EXPECT_THAT(unknown.body, HasSubstr("InvalidAccessKeyId"));
+  auto begun = service_->Begin(Signed("PUT", "/bkt/old", "x"));
+  auto keys = KeyStore::Parse(std::string(kAk) + " " + kSk +
+                              "\nNEWKEY01 new-secret-0001\ngrant NEWKEY01 bkt read\n");
+  ASSERT_TRUE(keys.ok());
+  service_->SetKeys(std::make_shared<const KeyStore>(std::move(*keys)));
+  EXPECT_EQ(Run(Signed("GET", "/bkt", "", {}, "NEWKEY01", "new-secret-0001")).status, 200);
+  // OTHERKEY is gone: refused from now on.
+  Reply gone = Run(Signed("GET", "/bkt", "", {}, "OTHERKEY", "other-secret-000"));
+  EXPECT_EQ(gone.status, 403);
+  EXPECT_THAT(gone.body, HasSubstr("InvalidAccessKeyId"));
+  // The request begun before the swap completes with the keys it began with.
+  ASSERT_TRUE(begun->WantsBody());
+  ASSERT_TRUE(begun->OnBody(AsBytes(std::string_view("x"))).ok());
+  EXPECT_EQ(begun->Finish(true).status, 200);
+  EXPECT_EQ(Do("GET", "/bkt/old").status, 200);
+}
+
 TEST_F(S3ServiceTest, RangesAndConditions) {
   ASSERT_EQ(Do("PUT", "/bkt").status, 200);
   std::string data(1000, 'a');

@@ -20,6 +20,7 @@
 // flush), never under files_mu_.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <thread>
@@ -42,6 +43,14 @@ struct FsOptions {
   // A file still open whose last write is older than this is flushed by a background thread
   // (0 disables the timer).
   std::chrono::milliseconds flush_interval{std::chrono::seconds(5)};
+};
+
+// What the write-back cache holds right now (FileSystem::Stats).
+struct FsStats {
+  uint64_t open_files = 0;    // inodes with at least one open handle
+  uint64_t dirty_files = 0;   // open files whose content differs from their last commit
+  uint64_t dirty_bytes = 0;   // bytes of the dirty chunks in the cache (all to be flushed)
+  int64_t last_flush_ns = 0;  // when dirty data was last committed (0: not since Create)
 };
 
 struct SetAttrRequest {
@@ -88,6 +97,9 @@ class FileSystem {
   Status FlushAll();
   // fsyncdir: makes metadata changes so far durable.
   Status SyncMetadata();
+  // A snapshot of the cache, without waiting for flushes in progress (each file's figures are
+  // published when a write, truncate or flush of it ends).
+  FsStats Stats();
 
   // Extended attributes: user.* (the S3 user metadata) and user.ipfs.cid (read-only, readable
   // by name, not listed).
@@ -103,6 +115,7 @@ class FileSystem {
 
  private:
   struct OpenFile;
+  class Publish;
   FileSystem(ObjectStore* store, FsOptions options);
   // bucket and the key prefix of entries inside directory `dir` ("" for a bucket root).
   Result<std::pair<std::string, std::string>> DirPrefix(InodeId dir);
@@ -116,6 +129,8 @@ class FileSystem {
   Status ReadChunkLocked(OpenFile& f, uint64_t idx, Bytes* out);
   Status TruncateLocked(OpenFile& f, uint64_t size);
   void Overlay(ObjectInfo* info);
+  // Publishes f's dirty figures for Stats() (REQUIRES: f.mu held).
+  void PublishLocked(OpenFile& f);
   int64_t Now() const;
 
   void TimerLoop();
@@ -131,6 +146,7 @@ class FileSystem {
   std::unordered_map<InodeId, std::shared_ptr<OpenFile>> files_;  // GUARDED_BY(files_mu_)
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;  // GUARDED_BY(files_mu_)
   uint64_t next_fh_ = 1;  // GUARDED_BY(files_mu_)
+  std::atomic<int64_t> last_flush_ns_{0};
 };
 
 }  // namespace s3xfs

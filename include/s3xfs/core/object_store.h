@@ -118,6 +118,18 @@ struct GcStats {
   uint64_t blocks_waiting = 0;  // unreferenced but still inside the grace period
 };
 
+// The most recent CollectGarbage run (background or called), for the admin status.
+struct GcRun {
+  int64_t finished_ns = 0;  // 0: no run yet
+  int64_t took_ns = 0;
+  Status status;            // of the run
+  GcStats stats;            // what it did (partial when it failed)
+};
+
+// Called by Fsck as it checks the blocks the ledger knows: bytes of the blocks checked so far
+// and in all. Runs on the calling thread.
+using FsckProgress = std::function<void(uint64_t done_bytes, uint64_t total_bytes)>;
+
 struct FsckReport {
   std::vector<std::string> missing_blocks;    // referenced by the ledger, absent from the store
   std::vector<std::string> wrong_refcounts;   // ledger count differs from the references
@@ -278,9 +290,11 @@ class ObjectStore {
   // Deletes blocks whose references dropped to zero more than `grace` ago (default: the
   // configured grace).
   virtual Result<GcStats> CollectGarbage(std::optional<std::chrono::milliseconds> grace = {}) = 0;
+  // The last CollectGarbage run.
+  virtual GcRun LastGc() = 0;
   // Checks ledger against block store; with repair, fixes counts, forgets absent blocks that
   // nothing references, and deletes orphan blocks. Never deletes referenced data.
-  virtual Result<FsckReport> Fsck(bool repair) = 0;
+  virtual Result<FsckReport> Fsck(bool repair, const FsckProgress& progress = {}) = 0;
 
   // Makes every relaxed commit so far durable (fsync of a file whose data is already
   // committed, fsyncdir).

@@ -9,14 +9,15 @@
 // Finish() after an OnBody error returns that error (and sets Response::close). Nothing a
 // request writes becomes visible before Finish() verified every signature and checksum.
 //
-// Thread-safety: Begin may be called from any number of threads; each exchange is used by one
-// thread at a time.
+// Thread-safety: Begin and SetKeys may be called from any number of threads; each exchange is
+// used by one thread at a time.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "s3xfs/base/status.h"
@@ -55,11 +56,16 @@ class S3Exchange {
 
 class S3Service {
  public:
+  // `keys` must outlive the service or the next SetKeys.
   S3Service(ObjectStore* store, const KeyStore* keys, S3ServiceOptions options);
   ~S3Service();
 
   std::unique_ptr<S3Exchange> Begin(const RequestHead& head);
   void SetChangeHook(ChangeHook hook) { change_hook_ = std::move(hook); }
+  // Replaces the credentials (the keys file was edited): requests that begin afterwards use the
+  // new keys; a request already begun finishes with the keys it began with.
+  void SetKeys(std::shared_ptr<const KeyStore> keys);
+  std::shared_ptr<const KeyStore> keys() const;
 
   // An S3 error reply for a request that never reached Begin (bad HTTP, header too large).
   Response ErrorResponse(const Status& status, const std::string& resource);
@@ -70,7 +76,8 @@ class S3Service {
  private:
   friend struct Impl;
   ObjectStore* store_;
-  const KeyStore* keys_;
+  mutable std::mutex keys_mu_;             // leaf lock
+  std::shared_ptr<const KeyStore> keys_;  // GUARDED_BY(keys_mu_)
   S3ServiceOptions options_;
   ChangeHook change_hook_;
   std::atomic<uint64_t> next_request_{1};
