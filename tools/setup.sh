@@ -22,6 +22,8 @@ deb_test+=(python3-grpcio python3-protobuf)
 deb_test+=(rclone s3cmd s3fs restic curl)
 # aws cli and boto3 (tests/s3/awscli.sh, tests/s3/boto3.sh; they run Debian's /usr/bin ones).
 deb_test+=(awscli python3-boto3)
+# An independent Prometheus text parser for tests/s3/metrics.sh.
+deb_test+=(python3-prometheus-client)
 # Fuzzing (tests/fuzz/run.sh: clang++ and its libFuzzer runtime); nginx is the GET baseline of
 # tools/bench/s3.sh.
 deb_test+=(clang libclang-rt-14-dev nginx-light)

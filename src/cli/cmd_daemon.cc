@@ -10,6 +10,8 @@
 #include "commands.h"
 #include "common.h"
 #include "fuse_adapter.h"
+#include "observability.h"
+#include "s3xfs/base/log.h"
 #include "s3xfs/core/filesystem.h"
 #include "s3xfs/s3/credentials.h"
 #include "s3xfs/s3/server.h"
@@ -77,7 +79,7 @@ Result<S3Stack> StartS3(const po::variables_map& vm, ObjectStore* store, s3::Key
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   S3XFS_ASSIGN_OR_RETURN(st.server, s3::S3Server::Start(st.service.get(), opts));
-  std::cerr << "s3xfs: S3 listening on http://" << st.server->address() << "\n";
+  S3XFS_LOG(kInfo) << "S3 listening on http://" << st.server->address();
   return st;
 }
 
@@ -95,10 +97,13 @@ void DefineMount(po::options_description& d, po::positional_options_description&
       ("mountpoint", po::value<std::string>()->required(), "where to mount");
   DefineIpfsOptions(d);
   DefineS3Options(d, "127.0.0.1:9000");
+  DefineMetricsOptions(d);
+  DefineLogOptions(d);
   p.add("mountpoint", 1);
 }
 
 Status RunMount(const po::variables_map& vm) {
+  S3XFS_RETURN_IF_ERROR(InitLogging(vm));
   std::string data = DataDir(vm);
   std::string cache = vm.count("cache-dir") ? vm["cache-dir"].as<std::string>() : data + "/cache";
   S3XFS_ASSIGN_OR_RETURN(uint64_t dirty_limit, ParseCount(vm, "cache-size", 256u << 20));
@@ -127,6 +132,7 @@ Status RunMount(const po::variables_map& vm) {
   std::unique_ptr<ObjectStore> store;
   std::unique_ptr<FileSystem> fs;
   S3Stack s3stack;
+  std::unique_ptr<DaemonMetrics> metrics;  // reads store and fs: destroyed first
   Status st = ServeFuse(mo, [&](KernelCache* kernel_cache) -> Result<FileSystem*> {
     S3XFS_ASSIGN_OR_RETURN(blocks, OpenDaemonBlocks(vm, false));
     ObjectStoreOptions so;
@@ -144,15 +150,17 @@ Status RunMount(const po::variables_map& vm) {
         s3stack = std::move(*started);
       } else if (vm["s3-listen"].defaulted()) {
         // Only the default address: a second mount on the machine still mounts.
-        std::cerr << "s3xfs: S3 listener not started: " << started.status().message()
-                  << " (give --s3-listen ADDR:PORT or none)\n";
+        S3XFS_LOG(kWarning) << "S3 listener not started: " << started.status().message()
+                            << " (give --s3-listen ADDR:PORT or none)";
       } else {
         return started.status();
       }
     }
+    S3XFS_ASSIGN_OR_RETURN(metrics, DaemonMetrics::Start(vm, store.get(), fs.get()));
     return fs.get();
   });
   if (s3stack.server) s3stack.server->Shutdown(std::chrono::seconds(10));
+  metrics.reset();
   if (store) ReportQueueAtExit(store.get());
   return st;
 }
@@ -164,10 +172,13 @@ void DefineServe(po::options_description& d, po::positional_options_description&
       ("data-dir", po::value<std::string>(), "data directory (ledger.db and blocks/)");
   DefineIpfsOptions(d);
   DefineS3Options(d, "127.0.0.1:9000");
+  DefineMetricsOptions(d);
+  DefineLogOptions(d);
 }
 
 Status RunServe(const po::variables_map& vm) {
   if (!S3Enabled(vm)) return Status::InvalidArgument("serve needs an --s3-listen address");
+  S3XFS_RETURN_IF_ERROR(InitLogging(vm));
   std::string data = DataDir(vm);
   S3XFS_ASSIGN_OR_RETURN(DaemonBlocks blocks, OpenDaemonBlocks(vm, true));
   ObjectStoreOptions so;
@@ -184,10 +195,12 @@ Status RunServe(const po::variables_map& vm) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   S3XFS_ASSIGN_OR_RETURN(S3Stack s3stack, StartS3(vm, store.get(), std::move(keys), nullptr));
+  S3XFS_ASSIGN_OR_RETURN(auto metrics, DaemonMetrics::Start(vm, store.get(), nullptr));
   int sig = 0;
   sigwait(&set, &sig);
-  std::cerr << "s3xfs: signal " << sig << ", shutting down\n";
+  S3XFS_LOG(kInfo) << "signal " << sig << ", shutting down";
   s3stack.server->Shutdown(std::chrono::seconds(10));
+  metrics.reset();
   ReportQueueAtExit(store.get());
   return store->SyncLedger();
 }
@@ -204,9 +217,11 @@ void DefineNode(po::options_description& d, po::positional_options_description&)
       ("tls-key", po::value<std::string>(), "PEM private key of --tls-cert")
       ("max-message", po::value<size_t>()->default_value(4u << 20),
        "largest gRPC message accepted, bytes (TemporalX's default: 4 MiB)");
+  DefineLogOptions(d);
 }
 
 Status RunNode(const po::variables_map& vm) {
+  S3XFS_RETURN_IF_ERROR(InitLogging(vm));
   NodeOptions o;
   o.data_dir = vm.count("data-dir") ? vm["data-dir"].as<std::string>() : DefaultDataDir() + "/node";
   o.listen = vm["listen"].as<std::string>();
@@ -221,10 +236,10 @@ Status RunNode(const po::variables_map& vm) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   S3XFS_ASSIGN_OR_RETURN(auto node, TemporalXNode::Start(o));
-  std::cerr << "s3xfs: TemporalX node listening on " << node->address() << std::endl;
+  S3XFS_LOG(kInfo) << "TemporalX node listening on " << node->address();
   int sig = 0;
   sigwait(&set, &sig);
-  std::cerr << "s3xfs: signal " << sig << ", shutting down\n";
+  S3XFS_LOG(kInfo) << "signal " << sig << ", shutting down";
   node->Shutdown(std::chrono::seconds(10));
   return Status::OK();
 }
