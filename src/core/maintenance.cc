@@ -74,10 +74,11 @@ Result<GcStats> ObjectStoreImpl::CollectGarbage(std::optional<std::chrono::milli
   const auto started = std::chrono::steady_clock::now();
   Result<GcStats> r = CollectGarbageLocked(grace);
   m.duration.Set(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  m.last_run.Set(UnixSeconds());
+  const double ended = UnixSeconds();
+  m.last_run.Set(ended);
   if (r.ok()) {
     m.runs_ok.Inc();
-    m.last_success.Set(UnixSeconds());
+    m.last_success.Set(ended);
     m.waiting.Set(static_cast<double>(r->blocks_waiting));
   } else {
     m.runs_failed.Inc();

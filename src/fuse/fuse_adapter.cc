@@ -643,6 +643,7 @@ class Invalidator final : public KernelCache {
 Status ServeFuse(const MountOptions& mo,
                  const std::function<Result<FileSystem*>(KernelCache*)>& open_fs) {
   RecoverStaleMount(mo.mountpoint);
+  FuseMetrics::Get();  // every operation's series, at zero, before the first request
   Holder holder;
   if (!mo.foreground) {
     // Daemonize before mounting: the parent returns only once the child has answered the

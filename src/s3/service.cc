@@ -304,20 +304,35 @@ class RequestMetrics {
       s.out = &out_.With({s.name});
       s.duration.store(h, std::memory_order_release);
     }
-    char code[12];
-    snprintf(code, sizeof code, "%d", o.status);
-    requests_.With({std::string_view(s.name), std::string_view(code)}).Inc();
+    Requests(s, o.status).Inc();
     h->Observe(o.seconds);
     if (o.bytes_in) s.in.load(std::memory_order_relaxed)->Inc(o.bytes_in);
     if (o.bytes_out) s.out.load(std::memory_order_relaxed)->Inc(o.bytes_out);
   }
 
  private:
+  // The success codes, whose counters each slot caches (other codes take a lookup).
+  static constexpr int kCached[] = {200, 204, 206};
+
   struct Slot {
     std::string name;
     std::atomic<metrics::Histogram*> duration{nullptr};
     std::atomic<metrics::Counter*> in{nullptr}, out{nullptr};
+    std::atomic<metrics::Counter*> cached[std::size(kCached)] = {};
   };
+
+  metrics::Counter& Requests(Slot& s, int status) {
+    size_t i = 0;
+    while (i < std::size(kCached) && kCached[i] != status) ++i;
+    if (i < std::size(kCached)) {
+      if (metrics::Counter* c = s.cached[i].load(std::memory_order_acquire)) return *c;
+    }
+    char code[12];
+    snprintf(code, sizeof code, "%d", status);
+    metrics::Counter& c = requests_.With({std::string_view(s.name), std::string_view(code)});
+    if (i < std::size(kCached)) s.cached[i].store(&c, std::memory_order_release);
+    return c;
+  }
   explicit RequestMetrics(metrics::Registry& r)
       : requests_(r.Counters("s3xfs_s3_requests_total",
                              "S3 requests answered, by operation and HTTP status code.",
@@ -1467,6 +1482,7 @@ S3Service::S3Service(ObjectStore* store, const KeyStore* keys, S3ServiceOptions 
     : store_(store), keys_(keys), options_(std::move(options)) {
   RAND_bytes(reinterpret_cast<unsigned char*>(&instance_), sizeof instance_);
   instance_ &= 0xffffffffu;
+  RequestMetrics::Get();  // the families are listed (HELP, TYPE) before the first request
 }
 
 S3Service::~S3Service() = default;
