@@ -69,8 +69,11 @@ TEST(Metrics, FormatsValues) {
   EXPECT_EQ(FormatValue(0), "0");
   EXPECT_EQ(FormatValue(1), "1");
   EXPECT_EQ(FormatValue(0.1), "0.1");
+  EXPECT_EQ(FormatValue(0.0005), "0.0005");
   EXPECT_EQ(FormatValue(-2.5), "-2.5");
-  EXPECT_EQ(FormatValue(1073741824), "1073741824");
+  // Large values in exponent form, as Go's client prints them; always exact.
+  EXPECT_EQ(FormatValue(1073741824), "1.073741824e+09");
+  EXPECT_EQ(std::stod(FormatValue(1795532481.4014308)), 1795532481.4014308);
   EXPECT_EQ(FormatValue(std::numeric_limits<double>::infinity()), "+Inf");
   EXPECT_EQ(FormatValue(-std::numeric_limits<double>::infinity()), "-Inf");
   EXPECT_EQ(FormatValue(std::nan("")), "NaN");

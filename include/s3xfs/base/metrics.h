@@ -203,6 +203,6 @@ Registry& Global();
 // Exposition-format helpers (exposed for tests).
 std::string EscapeLabelValue(std::string_view v);  // \ " and newline escaped
 std::string EscapeHelp(std::string_view v);        // \ and newline escaped
-std::string FormatValue(double v);                 // shortest round-trip; NaN, +Inf, -Inf
+std::string FormatValue(double v);  // shortest round-trip, %g style (0.0005); NaN, +Inf, -Inf
 
 }  // namespace s3xfs::metrics
