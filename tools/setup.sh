@@ -25,6 +25,8 @@ deb_test+=(awscli python3-boto3)
 # Running as a service (tests/cli/install.sh, unit_syscalls.sh): systemd-analyze verify, strace,
 # man --warnings.
 deb_test+=(systemd strace man-db)
+# An independent Prometheus text parser for tests/s3/metrics.sh.
+deb_test+=(python3-prometheus-client)
 # Fuzzing (tests/fuzz/run.sh: clang++ and its libFuzzer runtime); nginx is the GET baseline of
 # tools/bench/s3.sh.
 deb_test+=(clang libclang-rt-14-dev nginx-light)

@@ -1,6 +1,32 @@
 #include "s3xfs/blockstore/tiered.h"
 
+#include "s3xfs/base/metrics.h"
+
 namespace s3xfs {
+
+namespace {
+
+// The local copy as a read cache of the remote: hits / (hits + misses) is its hit ratio.
+struct TierMetrics {
+  metrics::Counter& hits = metrics::Global()
+      .Counters("s3xfs_local_cache_hits_total",
+                "Blocks read from the local copy in front of the remote block store.")
+      .With({});
+  metrics::Counter& misses = metrics::Global()
+      .Counters("s3xfs_local_cache_misses_total",
+                "Blocks missing from the local copy, fetched from the remote block store.")
+      .With({});
+  metrics::Counter& fetched_bytes = metrics::Global()
+      .Counters("s3xfs_remote_fetched_bytes_total",
+                "Bytes of blocks fetched from the remote block store (and kept locally).")
+      .With({});
+  static TierMetrics& Get() {
+    static TierMetrics* m = new TierMetrics;  // lives with the registry
+    return *m;
+  }
+};
+
+}  // namespace
 
 Result<Bytes> TieredStore::Get(const Cid& cid) {
   auto r = GetMany(std::span<const Cid>(&cid, 1));
@@ -17,10 +43,16 @@ std::vector<Result<Bytes>> TieredStore::GetMany(std::span<const Cid> cids) {
       where.push_back(i);
     }
   }
+  TierMetrics& m = TierMetrics::Get();
+  uint64_t hits = 0;
+  for (const Result<Bytes>& r : out) hits += r.ok();
+  m.hits.Inc(hits);
   if (missing.empty()) return out;
+  m.misses.Inc(missing.size());
   std::vector<Result<Bytes>> fetched = remote_->GetMany(missing);
   for (size_t k = 0; k < fetched.size(); ++k) {
     if (fetched[k].ok()) {
+      m.fetched_bytes.Inc(fetched[k]->size());
       // Keep a local copy (verified by the remote store); a full local disk only costs speed.
       (void)local_->Put(missing[k], *fetched[k]);
     }

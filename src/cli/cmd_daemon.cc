@@ -12,6 +12,8 @@
 #include "common.h"
 #include "fuse_adapter.h"
 #include "service.h"
+#include "observability.h"
+#include "s3xfs/base/log.h"
 #include "s3xfs/core/filesystem.h"
 #include "s3xfs/s3/credentials.h"
 #include "s3xfs/s3/server.h"
@@ -79,7 +81,7 @@ Result<S3Stack> StartS3(const po::variables_map& vm, ObjectStore* store, s3::Key
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   S3XFS_ASSIGN_OR_RETURN(st.server, s3::S3Server::Start(st.service.get(), opts));
-  std::cerr << "s3xfs: S3 listening on http://" << st.server->address() << "\n";
+  S3XFS_LOG(kInfo) << "S3 listening on http://" << st.server->address();
   return st;
 }
 
@@ -97,10 +99,13 @@ void DefineMount(po::options_description& d, po::positional_options_description&
       ("mountpoint", po::value<std::string>()->required(), "where to mount");
   DefineIpfsOptions(d);
   DefineS3Options(d, "127.0.0.1:9000");
+  DefineMetricsOptions(d);
+  DefineLogOptions(d);
   p.add("mountpoint", 1);
 }
 
 Status RunMount(const po::variables_map& vm) {
+  S3XFS_RETURN_IF_ERROR(InitLogging(vm));
   std::string data = DataDir(vm);
   std::string cache = vm.count("cache-dir") ? vm["cache-dir"].as<std::string>() : data + "/cache";
   S3XFS_ASSIGN_OR_RETURN(uint64_t dirty_limit, ParseCount(vm, "cache-size", 256u << 20));
@@ -140,6 +145,7 @@ Status RunMount(const po::variables_map& vm) {
   mo.on_stopping = [&] { service.Stopping("flushing dirty data and unmounting"); };
   admin::DaemonInfo admin_info = DaemonInfoFor(vm, "mount");  // before the mount changes directory
   std::unique_ptr<DaemonAdmin> admin;
+  std::unique_ptr<DaemonMetrics> metrics;  // reads store and fs: destroyed first
   Status st = ServeFuse(mo, [&](KernelCache* kernel_cache) -> Result<FileSystem*> {
     S3XFS_ASSIGN_OR_RETURN(blocks, OpenDaemonBlocks(vm, false));
     ObjectStoreOptions so;
@@ -157,12 +163,13 @@ Status RunMount(const po::variables_map& vm) {
         s3stack = std::move(*started);
       } else if (vm["s3-listen"].defaulted()) {
         // Only the default address: a second mount on the machine still mounts.
-        std::cerr << "s3xfs: S3 listener not started: " << started.status().message()
-                  << " (give --s3-listen ADDR:PORT or none)\n";
+        S3XFS_LOG(kWarning) << "S3 listener not started: " << started.status().message()
+                            << " (give --s3-listen ADDR:PORT or none)";
       } else {
         return started.status();
       }
     }
+    S3XFS_ASSIGN_OR_RETURN(metrics, DaemonMetrics::Start(vm, store.get(), fs.get()));
     admin::AdminTargets targets{store.get(), fs.get(), nullptr, nullptr};
     if (s3stack.server) {
       admin_info.s3_listen = s3stack.server->address();
@@ -175,6 +182,7 @@ Status RunMount(const po::variables_map& vm) {
   });
   admin.reset();
   if (s3stack.server) s3stack.server->Shutdown(std::chrono::seconds(10));
+  metrics.reset();
   if (store) ReportQueueAtExit(store.get());
   return st;
 }
@@ -186,10 +194,13 @@ void DefineServe(po::options_description& d, po::positional_options_description&
       ("data-dir", po::value<std::string>(), "data directory (ledger.db and blocks/)");
   DefineIpfsOptions(d);
   DefineS3Options(d, "127.0.0.1:9000");
+  DefineMetricsOptions(d);
+  DefineLogOptions(d);
 }
 
 Status RunServe(const po::variables_map& vm) {
   if (!S3Enabled(vm)) return Status::InvalidArgument("serve needs an --s3-listen address");
+  S3XFS_RETURN_IF_ERROR(InitLogging(vm));
   std::string data = DataDir(vm);
   S3XFS_ASSIGN_OR_RETURN(DaemonBlocks blocks, OpenDaemonBlocks(vm, true));
   ObjectStoreOptions so;
@@ -206,6 +217,7 @@ Status RunServe(const po::variables_map& vm) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   S3XFS_ASSIGN_OR_RETURN(S3Stack s3stack, StartS3(vm, store.get(), std::move(keys), nullptr));
+  S3XFS_ASSIGN_OR_RETURN(auto metrics, DaemonMetrics::Start(vm, store.get(), nullptr));
   admin::DaemonInfo admin_info = DaemonInfoFor(vm, "serve");
   admin_info.s3_listen = s3stack.server->address();
   auto admin = DaemonAdmin::Start(
@@ -215,10 +227,11 @@ Status RunServe(const po::variables_map& vm) {
                 [&] { return store->ListBuckets().status(); });
   int sig = 0;
   sigwait(&set, &sig);
-  std::cerr << "s3xfs: signal " << sig << ", shutting down\n";
+  S3XFS_LOG(kInfo) << "signal " << sig << ", shutting down";
   service.Stopping("shutting down");
   admin.reset();
   s3stack.server->Shutdown(std::chrono::seconds(10));
+  metrics.reset();
   ReportQueueAtExit(store.get());
   return store->SyncLedger();
 }
@@ -235,9 +248,11 @@ void DefineNode(po::options_description& d, po::positional_options_description&)
       ("tls-key", po::value<std::string>(), "PEM private key of --tls-cert")
       ("max-message", po::value<size_t>()->default_value(4u << 20),
        "largest gRPC message accepted, bytes (TemporalX's default: 4 MiB)");
+  DefineLogOptions(d);
 }
 
 Status RunNode(const po::variables_map& vm) {
+  S3XFS_RETURN_IF_ERROR(InitLogging(vm));
   NodeOptions o;
   o.data_dir = vm.count("data-dir") ? vm["data-dir"].as<std::string>() : DefaultDataDir() + "/node";
   o.listen = vm["listen"].as<std::string>();
@@ -252,12 +267,12 @@ Status RunNode(const po::variables_map& vm) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   S3XFS_ASSIGN_OR_RETURN(auto node, TemporalXNode::Start(o));
-  std::cerr << "s3xfs: TemporalX node listening on " << node->address() << std::endl;
+  S3XFS_LOG(kInfo) << "TemporalX node listening on " << node->address();
   ServiceNotifier service;
   service.Ready("TemporalX node on " + node->address(), nullptr);
   int sig = 0;
   sigwait(&set, &sig);
-  std::cerr << "s3xfs: signal " << sig << ", shutting down\n";
+  S3XFS_LOG(kInfo) << "signal " << sig << ", shutting down";
   service.Stopping("shutting down");
   node->Shutdown(std::chrono::seconds(10));
   return Status::OK();

@@ -13,8 +13,10 @@
 #include <iostream>
 #include <thread>
 
+#include "s3xfs/base/log.h"
 #include "s3xfs/base/parallel.h"
 #include "s3xfs/blockstore/embedded.h"
+#include "s3xfs/blockstore/metered.h"
 #include "s3xfs/temporalx/client.h"
 
 namespace s3xfs::cli {
@@ -166,9 +168,13 @@ Result<DaemonBlocks> OpenDaemonBlocks(const po::variables_map& vm, bool create) 
   DaemonBlocks b;
   EmbeddedOptions eo;  // sync_each_put: a committed block is durable
   eo.create_if_missing = create;
-  S3XFS_ASSIGN_OR_RETURN(b.local, OpenEmbeddedStore(DataDir(vm), eo));
-  S3XFS_ASSIGN_OR_RETURN(b.remote, OpenRemote(vm));
-  if (b.remote) b.tiered = std::make_unique<TieredStore>(b.local.get(), b.remote.get());
+  S3XFS_ASSIGN_OR_RETURN(b.local_store, OpenEmbeddedStore(DataDir(vm), eo));
+  S3XFS_ASSIGN_OR_RETURN(b.remote_store, OpenRemote(vm));
+  b.local = NewMeteredStore(b.local_store.get(), "local");
+  if (b.remote_store) {
+    b.remote = NewMeteredStore(b.remote_store.get(), "remote");
+    b.tiered = std::make_unique<TieredStore>(b.local.get(), b.remote.get());
+  }
   return b;
 }
 
@@ -176,8 +182,8 @@ Result<DaemonBlocks> OpenDaemonBlocks(const po::variables_map& vm, bool create) 
 void ReportQueueAtExit(ObjectStore* store) {
   auto rs = store->RemoteState();
   if (rs.ok() && rs->enabled && rs->queue.uploads > 0)
-    std::cerr << "s3xfs: " << rs->queue.uploads << " blocks not yet uploaded to " << rs->remote
-              << "; they are uploaded at the next start\n";
+    S3XFS_LOG(kWarning) << rs->queue.uploads << " blocks not yet uploaded to " << rs->remote
+                        << "; they are uploaded at the next start";
 }
 
 // Parses a non-negative decimal option (Boost would wrap "-1" into 2^64-1 for unsigned types).

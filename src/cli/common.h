@@ -47,8 +47,10 @@ Result<std::unique_ptr<BlockStore>> OpenCommandStore(const po::variables_map& vm
                                                      bool* remote);
 
 // The daemons' block stores: the embedded store, and with a remote node a TieredStore over
-// both (the embedded store is then the write-back copy the upload queue drains).
+// both (the embedded store is then the write-back copy the upload queue drains). `local` and
+// `remote` count their calls in the metrics (s3xfs_blockstore_*{store="local"|"remote"}).
 struct DaemonBlocks {
+  std::unique_ptr<BlockStore> local_store, remote_store;  // what local and remote forward to
   std::unique_ptr<BlockStore> local, remote, tiered;
   BlockStore* view() const { return tiered ? tiered.get() : local.get(); }
 };

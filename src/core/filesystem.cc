@@ -16,12 +16,24 @@ namespace s3xfs {
 using Reason = Status::Reason;
 
 struct FileSystem::OpenFile {
-  explicit OpenFile(InodeId i) : ino(i) {}
+  OpenFile(InodeId i, std::atomic<uint64_t>* total) : ino(i), dirty_total(total) {}
   ~OpenFile() {
+    CleanFrom(0);
     if (fd >= 0) ::close(fd);
     EVP_MD_CTX_free(md5);
   }
+  // `dirty` changes only through these, which keep the file system's total current.
+  void MarkDirty(uint64_t idx) {
+    if (dirty.insert(idx).second) dirty_total->fetch_add(1, std::memory_order_relaxed);
+  }
+  void CleanFrom(uint64_t first) {
+    auto it = dirty.lower_bound(first);
+    dirty_total->fetch_sub(static_cast<uint64_t>(std::distance(it, dirty.end())),
+                           std::memory_order_relaxed);
+    dirty.erase(it, dirty.end());
+  }
   const InodeId ino;
+  std::atomic<uint64_t>* const dirty_total;  // FileSystem::dirty_chunks_
   std::mutex mu;
   int handles = 0;                 // GUARDED_BY(files_mu_)
   bool loaded = false;
@@ -426,7 +438,7 @@ Result<uint64_t> FileSystem::Open(InodeId ino, bool truncate) {
     std::lock_guard<std::mutex> l(files_mu_);
     auto& slot = files_[ino];
     if (!slot) {
-      slot = std::make_shared<OpenFile>(ino);
+      slot = std::make_shared<OpenFile>(ino, &dirty_chunks_);
       first = true;
     }
     f = slot;
@@ -492,7 +504,7 @@ Status FileSystem::MakeDirtyLocked(OpenFile& f, uint64_t idx) {
   S3XFS_RETURN_IF_ERROR(ReadChunkLocked(f, idx, &chunk));
   chunk.resize(chunk_, 0);  // the whole region, so stale bytes of an earlier life are gone
   S3XFS_RETURN_IF_ERROR(WriteAt(f.fd, chunk, idx * chunk_));
-  f.dirty.insert(idx);
+  f.MarkDirty(idx);
   return Status::OK();
 }
 
@@ -502,7 +514,7 @@ Status FileSystem::TruncateLocked(OpenFile& f, uint64_t size) {
   Publish publish(this, f);
   if (size < f.size) {
     uint64_t keep = (size + chunk_ - 1) / chunk_;
-    f.dirty.erase(f.dirty.lower_bound(keep), f.dirty.end());
+    f.CleanFrom(keep);
     if (size % chunk_) {
       uint64_t idx = size / chunk_;
       S3XFS_RETURN_IF_ERROR(MakeDirtyLocked(f, idx));
@@ -556,7 +568,7 @@ Status FileSystem::Write(uint64_t fh, uint64_t offset, ByteView data) {
   for (uint64_t idx = offset / chunk_; idx * chunk_ < end; ++idx) {
     // A chunk the write covers entirely needs no old bytes.
     bool whole = offset <= idx * chunk_ && end >= (idx + 1) * chunk_;
-    if (whole) f->dirty.insert(idx);
+    if (whole) f->MarkDirty(idx);
     else S3XFS_RETURN_IF_ERROR(MakeDirtyLocked(*f, idx));
   }
   S3XFS_RETURN_IF_ERROR(WriteAt(f->fd, data, offset));
@@ -628,7 +640,7 @@ Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
   f.leaves = std::move(u.leaves);
   f.last_idx = UINT64_MAX;  // the leaf list changed
   f.last_leaf.clear();
-  f.dirty.clear();
+  f.CleanFrom(0);
   if (::ftruncate(f.fd, 0) != 0) return Status::FromErrno("resetting the chunk cache", errno);
   f.changed = false;
   f.mtime_ns = 0;

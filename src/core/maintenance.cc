@@ -2,8 +2,49 @@
 #include <set>
 
 #include "object_store_impl.h"
+#include "s3xfs/base/metrics.h"
 
 namespace s3xfs {
+
+namespace {
+
+struct GcMetrics {
+  metrics::CounterFamily& runs = metrics::Global().Counters(
+      "s3xfs_gc_runs_total", "Garbage collection runs, by result (ok, error).", {"result"});
+  metrics::Counter& runs_ok = runs.With({"ok"});
+  metrics::Counter& runs_failed = runs.With({"error"});
+  metrics::Counter& blocks = metrics::Global()
+      .Counters("s3xfs_gc_deleted_blocks_total", "Unreferenced blocks deleted by garbage collection.")
+      .With({});
+  metrics::Counter& bytes = metrics::Global()
+      .Counters("s3xfs_gc_deleted_bytes_total", "Bytes of the blocks garbage collection deleted.")
+      .With({});
+  metrics::Gauge& last_run = metrics::Global()
+      .Gauges("s3xfs_gc_last_run_timestamp_seconds",
+              "When the last garbage collection run ended (Unix time; 0: none yet).")
+      .With({});
+  metrics::Gauge& last_success = metrics::Global()
+      .Gauges("s3xfs_gc_last_success_timestamp_seconds",
+              "When the last successful garbage collection run ended (Unix time; 0: none yet).")
+      .With({});
+  metrics::Gauge& duration = metrics::Global()
+      .Gauges("s3xfs_gc_last_duration_seconds", "How long the last garbage collection run took.")
+      .With({});
+  metrics::Gauge& waiting = metrics::Global()
+      .Gauges("s3xfs_gc_waiting_blocks",
+              "Unreferenced blocks still inside the grace period at the last successful run.")
+      .With({});
+  static GcMetrics& Get() {
+    static GcMetrics* m = new GcMetrics;  // lives with the registry
+    return *m;
+  }
+};
+
+double UnixSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
 
 Status ObjectStoreImpl::Pin(const Cid& root, const std::vector<BlockUse>& blocks) {
   return ledger_->Write([&](LedgerTxn& t) -> Status {
@@ -40,7 +81,17 @@ Result<GcStats> ObjectStoreImpl::CollectGarbage(std::optional<std::chrono::milli
     last_gc_.status = st;
     last_gc_.stats = stats;
   }
-  if (!st.ok()) return st;
+  GcMetrics& m = GcMetrics::Get();
+  m.duration.Set(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  const double ended = UnixSeconds();
+  m.last_run.Set(ended);
+  if (!st.ok()) {
+    m.runs_failed.Inc();
+    return st;
+  }
+  m.runs_ok.Inc();
+  m.last_success.Set(ended);
+  m.waiting.Set(static_cast<double>(stats.blocks_waiting));
   return stats;
 }
 
@@ -51,6 +102,7 @@ GcRun ObjectStoreImpl::LastGc() {
 
 Status ObjectStoreImpl::RunGc(std::chrono::milliseconds grace, GcStats* out) {
   GcStats& stats = *out;
+  GcMetrics& m = GcMetrics::Get();
   const int64_t cutoff = Now() - std::chrono::duration_cast<std::chrono::nanoseconds>(grace).count();
   for (;;) {
     std::vector<BlockRow> rows;
@@ -81,6 +133,8 @@ Status ObjectStoreImpl::RunGc(std::chrono::milliseconds grace, GcStats* out) {
       if (blocks_->Delete(Cid::V1(Codec::kRaw, mh)).ok()) {
         stats.blocks_deleted++;
         stats.bytes_deleted += sizes[mh];
+        m.blocks.Inc();
+        m.bytes.Inc(sizes[mh]);
       }
     }
     inflight_.DoneDeleting(claimed);
@@ -93,6 +147,18 @@ Status ObjectStoreImpl::RunGc(std::chrono::milliseconds grace, GcStats* out) {
     return Status::OK();
   });
 }
+
+Result<ObjectStore::StoredBlocks> ObjectStoreImpl::CountStoredBlocks() {
+  StoredBlocks out;
+  S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(auto totals, t.BlockTotals());
+    out.blocks = totals.first;
+    out.bytes = totals.second;
+    return Status::OK();
+  }));
+  return out;
+}
+
 
 Result<FsckReport> ObjectStoreImpl::Fsck(bool repair, const FsckProgress& progress) {
   std::lock_guard<std::mutex> run(gc_run_mu_);
@@ -168,6 +234,7 @@ Result<FsckReport> ObjectStoreImpl::Fsck(bool repair, const FsckProgress& progre
 }
 
 void ObjectStoreImpl::StartGcThread() {
+  GcMetrics::Get();  // the series exist (at zero) before the first run
   gc_thread_ = std::thread([this] {
     std::unique_lock lock(gc_thread_mu_);
     while (!gc_thread_cv_.wait_for(lock, opt_.gc_interval, [&] { return gc_thread_stop_; })) {

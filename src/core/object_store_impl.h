@@ -189,6 +189,7 @@ class ObjectStoreImpl final : public ObjectStore {
   Status SyncLedger() override { return ledger_->Sync(); }
   BlockStore* blocks() override { return blocks_; }
   Result<RemoteStatus> RemoteState() override;
+  Result<StoredBlocks> CountStoredBlocks() override;
   Status WaitUploaded(std::chrono::milliseconds timeout) override;
   Status StartRemote();
   const DagOptions& dag_options() const override { return opt_.dag; }
@@ -228,6 +229,7 @@ class ObjectStoreImpl final : public ObjectStore {
   Status CheckPreconditions(LedgerTxn& t, const std::string& bucket, const std::string& key,
                             const PutOptions& o);
   ObjectInfo NewInode(InodeKind kind, const std::optional<PosixAttrs>& attrs, uint32_t mode);
+  // CollectGarbage's work, under gc_run_mu_ (the caller records the run in the metrics).
 
   ObjectStoreOptions opt_;
   BlockStore* blocks_;

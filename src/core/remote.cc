@@ -1,7 +1,6 @@
 // The upload queue to a remote block store (see RemoteSync in object_store_impl.h).
-#include <iostream>
-
 #include "object_store_impl.h"
+#include "s3xfs/base/log.h"
 #include "s3xfs/cas/dagpb.h"
 
 namespace s3xfs {
@@ -70,8 +69,8 @@ void RemoteSync::NoteFailure(const Status& st) {
   int64_t now = Now();
   if (now - last_logged_ns_ >= kLogEveryNs) {
     last_logged_ns_ = now;
-    std::cerr << "s3xfs: remote " << remote_->Describe() << ": " << st.message()
-              << " (uploads wait in the ledger and are retried)\n";
+    S3XFS_LOG(kWarning) << "remote " << remote_->Describe() << ": " << st.message()
+                        << " (uploads wait in the ledger and are retried)";
   }
 }
 
@@ -97,7 +96,7 @@ void RemoteSync::Loop() {
     bool worked = *up || *del;
     if (worked) {
       std::lock_guard l(mu_);
-      if (!healthy_) std::cerr << "s3xfs: remote " << remote_->Describe() << " reachable again\n";
+      if (!healthy_) S3XFS_LOG(kInfo) << "remote " << remote_->Describe() << " reachable again";
       healthy_ = true;
       last_error_.clear();
       had_work = true;
@@ -105,7 +104,7 @@ void RemoteSync::Loop() {
     }
     if (had_work) {
       had_work = false;
-      std::cerr << "s3xfs: upload queue to " << remote_->Describe() << " drained\n";
+      S3XFS_LOG(kDebug) << "upload queue to " << remote_->Describe() << " drained";
     }
     // Idle: keep the health current for status output.
     if (std::chrono::steady_clock::now() - last_health >= kHealthEvery) {
@@ -143,8 +142,8 @@ Result<bool> RemoteSync::UploadSome() {
   std::vector<size_t> missing;
   for (size_t i = 0; i < tasks.size(); ++i) {
     if (!data[i].ok()) {
-      std::cerr << "s3xfs: cannot upload block " << cids[i].ToString() << ": "
-                << data[i].status().message() << " (retried in an hour; run s3xfs fsck)\n";
+      S3XFS_LOG(kError) << "cannot upload block " << cids[i].ToString() << ": "
+                        << data[i].status().message() << " (retried in an hour; run s3xfs fsck)";
       missing.push_back(i);
       continue;
     }

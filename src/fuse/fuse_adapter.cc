@@ -17,6 +17,10 @@
 #include <mutex>
 #include <thread>
 #include <iostream>
+#include <string_view>
+
+#include "s3xfs/base/log.h"
+#include "s3xfs/base/metrics.h"
 
 namespace s3xfs {
 
@@ -55,6 +59,72 @@ int ErrnoOf(const Status& s) {
 namespace {
 
 constexpr double kTimeout = 1.0;  // attribute and entry cache, seconds
+
+// ---- metrics: requests and errors per operation ----
+// Every handler replies before it returns, on the thread that called it, so the operation a
+// reply belongs to is the thread's current one.
+
+constexpr std::string_view kOpNames[] = {
+    "lookup",  "getattr", "setattr",  "readlink", "mknod",      "mkdir",     "unlink",
+    "rmdir",   "symlink", "rename",   "link",     "open",       "read",      "write",
+    "flush",   "release", "fsync",    "opendir",  "readdir",    "releasedir", "fsyncdir",
+    "statfs",  "setxattr", "getxattr", "listxattr", "removexattr", "create"};
+constexpr size_t kOps = std::size(kOpNames);
+
+consteval size_t OpIndex(std::string_view name) {
+  for (size_t i = 0; i < kOps; ++i) {
+    if (kOpNames[i] == name) return i;
+  }
+  throw "unknown FUSE operation";  // not a constant expression: a compile error
+}
+
+struct FuseMetrics {
+  FuseMetrics()
+      : errors(metrics::Global().Counters("s3xfs_fuse_errors_total",
+                                          "FUSE requests answered with an error, by operation "
+                                          "and errno.",
+                                          {"operation", "errno"})),
+        read_bytes(metrics::Global().Counters("s3xfs_fuse_read_bytes_total",
+                                              "Bytes returned by FUSE reads.").With({})),
+        written_bytes(metrics::Global().Counters("s3xfs_fuse_written_bytes_total",
+                                                 "Bytes accepted by FUSE writes.").With({})) {
+    auto& f = metrics::Global().Counters("s3xfs_fuse_requests_total",
+                                         "FUSE requests, by operation.", {"operation"});
+    for (size_t i = 0; i < kOps; ++i) requests[i] = &f.With({kOpNames[i]});
+  }
+  static FuseMetrics& Get() {
+    static FuseMetrics* m = new FuseMetrics;  // lives with the registry
+    return *m;
+  }
+  metrics::Counter* requests[kOps];
+  metrics::CounterFamily& errors;
+  metrics::Counter& read_bytes;
+  metrics::Counter& written_bytes;
+};
+
+thread_local size_t t_op = 0;
+
+template <size_t Op, auto Fn, typename... A>
+void CountedOp(fuse_req_t req, A... a) {
+  t_op = Op;
+  FuseMetrics::Get().requests[Op]->Inc();
+  Fn(req, a...);
+}
+template <size_t Op, auto Fn, typename... A>
+constexpr auto Counted(void (*)(fuse_req_t, A...)) {
+  return &CountedOp<Op, Fn, A...>;
+}
+#define S3XFS_COUNTED(name, fn) Counted<OpIndex(#name), fn>(fn)
+
+// fuse_reply_err, counting errors (err != 0) of the thread's current operation.
+int ReplyErr(fuse_req_t req, int err) {
+  if (err != 0) {
+    const char* name = strerrorname_np(err);
+    std::string number = name ? std::string() : std::to_string(err);
+    FuseMetrics::Get().errors.With({kOpNames[t_op], name ? name : number}).Inc();
+  }
+  return fuse_reply_err(req, err);
+}
 
 // Session userdata: the FileSystem exists only after daemonizing, before the loop starts.
 struct Holder {
@@ -95,7 +165,7 @@ void ToStat(const ObjectInfo& i, struct stat* st) {
 
 void ReplyEntry(fuse_req_t req, const Result<ObjectInfo>& r) {
   if (!r.ok()) {
-    fuse_reply_err(req, ErrnoOf(r.status()));
+    ReplyErr(req, ErrnoOf(r.status()));
     return;
   }
   fuse_entry_param e;
@@ -125,7 +195,7 @@ int64_t NowNs() {
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (std::strlen(name) > 255) {
-    fuse_reply_err(req, ENAMETOOLONG);
+    ReplyErr(req, ENAMETOOLONG);
     return;
   }
   auto r = Fs(req)->Lookup(parent, name);
@@ -142,7 +212,7 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   auto r = Fs(req)->GetAttr(ino);
   if (!r.ok()) {
-    fuse_reply_err(req, ErrnoOf(r.status()));
+    ReplyErr(req, ErrnoOf(r.status()));
     return;
   }
   struct stat st;
@@ -165,7 +235,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   r.ctime_ns = (to_set & FUSE_SET_ATTR_CTIME) ? ns(attr->st_ctim) : now;
   auto res = Fs(req)->SetAttr(ino, r);
   if (!res.ok()) {
-    fuse_reply_err(req, ErrnoOf(res.status()));
+    ReplyErr(req, ErrnoOf(res.status()));
     return;
   }
   struct stat st;
@@ -175,7 +245,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
 
 void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
   auto r = Fs(req)->ReadLink(ino);
-  if (!r.ok()) fuse_reply_err(req, ErrnoOf(r.status()));
+  if (!r.ok()) ReplyErr(req, ErrnoOf(r.status()));
   else fuse_reply_readlink(req, r->c_str());
 }
 
@@ -192,7 +262,7 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
       ReplyEntry(req, r.ok() ? Result<ObjectInfo>(r->second) : Result<ObjectInfo>(r.status()));
       return;
     }
-    default: fuse_reply_err(req, EINVAL); return;
+    default: ReplyErr(req, EINVAL); return;
   }
   PosixAttrs a = NewAttrs(req, mode);
   a.rdev = rdev;
@@ -204,11 +274,11 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 }
 
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  fuse_reply_err(req, ErrnoOf(Fs(req)->Unlink(parent, name)));
+  ReplyErr(req, ErrnoOf(Fs(req)->Unlink(parent, name)));
 }
 
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  fuse_reply_err(req, ErrnoOf(Fs(req)->RemoveDir(parent, name)));
+  ReplyErr(req, ErrnoOf(Fs(req)->RemoveDir(parent, name)));
 }
 
 void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
@@ -221,10 +291,10 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   if (flags & RENAME_NOREPLACE) f = RenameFlags::kNoReplace;
   else if (flags & RENAME_EXCHANGE) f = RenameFlags::kExchange;
   else if (flags) {
-    fuse_reply_err(req, EINVAL);
+    ReplyErr(req, EINVAL);
     return;
   }
-  fuse_reply_err(req, ErrnoOf(Fs(req)->Rename(parent, name, newparent, newname, f)));
+  ReplyErr(req, ErrnoOf(Fs(req)->Rename(parent, name, newparent, newname, f)));
 }
 
 void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
@@ -234,7 +304,7 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto r = Fs(req)->Open(ino, (fi->flags & O_TRUNC) != 0);
   if (!r.ok()) {
-    fuse_reply_err(req, ErrnoOf(r.status()));
+    ReplyErr(req, ErrnoOf(r.status()));
     return;
   }
   fi->fh = *r;
@@ -245,7 +315,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
   auto r = Fs(req)->Create(parent, name, NewAttrs(req, mode));
   if (!r.ok()) {
-    fuse_reply_err(req, ErrnoOf(r.status()));
+    ReplyErr(req, ErrnoOf(r.status()));
     return;
   }
   fi->fh = r->first;
@@ -262,28 +332,36 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   Bytes out;
   Status s = Fs(req)->Read(fi->fh, static_cast<uint64_t>(off), size, &out);
-  if (!s.ok()) fuse_reply_err(req, ErrnoOf(s));
-  else fuse_reply_buf(req, reinterpret_cast<const char*>(out.data()), out.size());
+  if (!s.ok()) {
+    ReplyErr(req, ErrnoOf(s));
+    return;
+  }
+  FuseMetrics::Get().read_bytes.Inc(out.size());
+  fuse_reply_buf(req, reinterpret_cast<const char*>(out.data()), out.size());
 }
 
 void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
              fuse_file_info* fi) {
   Status s = Fs(req)->Write(fi->fh, static_cast<uint64_t>(off),
                             ByteView(reinterpret_cast<const uint8_t*>(buf), size));
-  if (!s.ok()) fuse_reply_err(req, ErrnoOf(s));
-  else fuse_reply_write(req, size);
+  if (!s.ok()) {
+    ReplyErr(req, ErrnoOf(s));
+    return;
+  }
+  FuseMetrics::Get().written_bytes.Inc(size);
+  fuse_reply_write(req, size);
 }
 
 void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  fuse_reply_err(req, ErrnoOf(Fs(req)->Flush(fi->fh)));
+  ReplyErr(req, ErrnoOf(Fs(req)->Flush(fi->fh)));
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  fuse_reply_err(req, ErrnoOf(Fs(req)->Release(fi->fh)));
+  ReplyErr(req, ErrnoOf(Fs(req)->Release(fi->fh)));
 }
 
 void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
-  fuse_reply_err(req, ErrnoOf(Fs(req)->Fsync(fi->fh)));
+  ReplyErr(req, ErrnoOf(Fs(req)->Fsync(fi->fh)));
 }
 
 // A directory handle holds a snapshot of the listing taken at opendir.
@@ -295,11 +373,11 @@ struct DirHandle {
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto attr = Fs(req)->GetAttr(ino);
   if (!attr.ok()) {
-    fuse_reply_err(req, ErrnoOf(attr.status()));
+    ReplyErr(req, ErrnoOf(attr.status()));
     return;
   }
   if (attr->kind != InodeKind::kDirectory) {
-    fuse_reply_err(req, ENOTDIR);
+    ReplyErr(req, ENOTDIR);
     return;
   }
   auto* h = new DirHandle;
@@ -308,7 +386,7 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto page = Fs(req)->ReadDir(ino, after, 4096);
     if (!page.ok()) {
       delete h;
-      fuse_reply_err(req, ErrnoOf(page.status()));
+      ReplyErr(req, ErrnoOf(page.status()));
       return;
     }
     if (page->empty()) break;
@@ -354,7 +432,7 @@ void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
 
 void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   delete reinterpret_cast<DirHandle*>(fi->fh);
-  fuse_reply_err(req, 0);
+  ReplyErr(req, 0);
 }
 
 void OpStatfs(fuse_req_t req, fuse_ino_t) {
@@ -362,7 +440,7 @@ void OpStatfs(fuse_req_t req, fuse_ino_t) {
   std::memset(&st, 0, sizeof st);
   // Capacity is that of the disk holding the cache and the embedded store.
   if (::statvfs(Fs(req)->cache_dir().c_str(), &st) != 0) {
-    fuse_reply_err(req, errno);
+    ReplyErr(req, errno);
     return;
   }
   st.f_namemax = 255;
@@ -371,32 +449,32 @@ void OpStatfs(fuse_req_t req, fuse_ino_t) {
 
 void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
-  fuse_reply_err(req, ErrnoOf(Fs(req)->SetXattr(ino, name, std::string(value, size), flags)));
+  ReplyErr(req, ErrnoOf(Fs(req)->SetXattr(ino, name, std::string(value, size), flags)));
 }
 
 void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   auto r = Fs(req)->GetXattr(ino, name);
-  if (!r.ok()) fuse_reply_err(req, ErrnoOf(r.status()));
+  if (!r.ok()) ReplyErr(req, ErrnoOf(r.status()));
   else if (size == 0) fuse_reply_xattr(req, r->size());
-  else if (size < r->size()) fuse_reply_err(req, ERANGE);
+  else if (size < r->size()) ReplyErr(req, ERANGE);
   else fuse_reply_buf(req, r->data(), r->size());
 }
 
 void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   auto r = Fs(req)->ListXattr(ino);
   if (!r.ok()) {
-    fuse_reply_err(req, ErrnoOf(r.status()));
+    ReplyErr(req, ErrnoOf(r.status()));
     return;
   }
   std::string all;
   for (const auto& n : *r) all.append(n).push_back('\0');
   if (size == 0) fuse_reply_xattr(req, all.size());
-  else if (size < all.size()) fuse_reply_err(req, ERANGE);
+  else if (size < all.size()) ReplyErr(req, ERANGE);
   else fuse_reply_buf(req, all.data(), all.size());
 }
 
 void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-  fuse_reply_err(req, ErrnoOf(Fs(req)->RemoveXattr(ino, name)));
+  ReplyErr(req, ErrnoOf(Fs(req)->RemoveXattr(ino, name)));
 }
 
 void OpInit(void* userdata, fuse_conn_info* conn) {
@@ -421,42 +499,45 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
       ::dup2(null, 2);
       if (null > 2) ::close(null);
     }
+    log::Detached();  // stderr is gone: log to the file or to syslog
   }
+}
+
+void OpFsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+  ReplyErr(req, ErrnoOf(Fs(req)->SyncMetadata()));
 }
 
 fuse_lowlevel_ops MakeOps() {
   fuse_lowlevel_ops ops;
   std::memset(&ops, 0, sizeof ops);
   ops.init = OpInit;
-  ops.lookup = OpLookup;
-  ops.getattr = OpGetattr;
-  ops.setattr = OpSetattr;
-  ops.readlink = OpReadlink;
-  ops.mknod = OpMknod;
-  ops.mkdir = OpMkdir;
-  ops.unlink = OpUnlink;
-  ops.rmdir = OpRmdir;
-  ops.symlink = OpSymlink;
-  ops.rename = OpRename;
-  ops.link = OpLink;
-  ops.open = OpOpen;
-  ops.read = OpRead;
-  ops.write = OpWrite;
-  ops.flush = OpFlush;
-  ops.release = OpRelease;
-  ops.fsync = OpFsync;
-  ops.opendir = OpOpendir;
-  ops.readdir = OpReaddir;
-  ops.releasedir = OpReleasedir;
-  ops.fsyncdir = [](fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
-    fuse_reply_err(req, ErrnoOf(Fs(req)->SyncMetadata()));
-  };
-  ops.statfs = OpStatfs;
-  ops.setxattr = OpSetxattr;
-  ops.getxattr = OpGetxattr;
-  ops.listxattr = OpListxattr;
-  ops.removexattr = OpRemovexattr;
-  ops.create = OpCreate;
+  ops.lookup = S3XFS_COUNTED(lookup, OpLookup);
+  ops.getattr = S3XFS_COUNTED(getattr, OpGetattr);
+  ops.setattr = S3XFS_COUNTED(setattr, OpSetattr);
+  ops.readlink = S3XFS_COUNTED(readlink, OpReadlink);
+  ops.mknod = S3XFS_COUNTED(mknod, OpMknod);
+  ops.mkdir = S3XFS_COUNTED(mkdir, OpMkdir);
+  ops.unlink = S3XFS_COUNTED(unlink, OpUnlink);
+  ops.rmdir = S3XFS_COUNTED(rmdir, OpRmdir);
+  ops.symlink = S3XFS_COUNTED(symlink, OpSymlink);
+  ops.rename = S3XFS_COUNTED(rename, OpRename);
+  ops.link = S3XFS_COUNTED(link, OpLink);
+  ops.open = S3XFS_COUNTED(open, OpOpen);
+  ops.read = S3XFS_COUNTED(read, OpRead);
+  ops.write = S3XFS_COUNTED(write, OpWrite);
+  ops.flush = S3XFS_COUNTED(flush, OpFlush);
+  ops.release = S3XFS_COUNTED(release, OpRelease);
+  ops.fsync = S3XFS_COUNTED(fsync, OpFsync);
+  ops.opendir = S3XFS_COUNTED(opendir, OpOpendir);
+  ops.readdir = S3XFS_COUNTED(readdir, OpReaddir);
+  ops.releasedir = S3XFS_COUNTED(releasedir, OpReleasedir);
+  ops.fsyncdir = S3XFS_COUNTED(fsyncdir, OpFsyncdir);
+  ops.statfs = S3XFS_COUNTED(statfs, OpStatfs);
+  ops.setxattr = S3XFS_COUNTED(setxattr, OpSetxattr);
+  ops.getxattr = S3XFS_COUNTED(getxattr, OpGetxattr);
+  ops.listxattr = S3XFS_COUNTED(listxattr, OpListxattr);
+  ops.removexattr = S3XFS_COUNTED(removexattr, OpRemovexattr);
+  ops.create = S3XFS_COUNTED(create, OpCreate);
   return ops;
 }
 
@@ -564,6 +645,7 @@ class Invalidator final : public KernelCache {
 Status ServeFuse(const MountOptions& mo,
                  const std::function<Result<FileSystem*>(KernelCache*)>& open_fs) {
   RecoverStaleMount(mo.mountpoint);
+  FuseMetrics::Get();  // every operation's series, at zero, before the first request
   Holder holder;
   holder.on_ready = &mo.on_ready;
   if (!mo.foreground) {

@@ -350,6 +350,13 @@ class TxnImpl final : public LedgerTxn {
     S3XFS_RETURN_IF_ERROR(s->status());
     return static_cast<uint64_t>(s->Int(0));
   }
+  Result<std::pair<uint64_t, uint64_t>> BlockTotals() override {
+    PREP(s, "SELECT count(*), coalesce(sum(size), 0) FROM blocks");
+    s->Step();
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return std::pair<uint64_t, uint64_t>(static_cast<uint64_t>(s->Int(0)),
+                                         static_cast<uint64_t>(s->Int(1)));
+  }
   Result<bool> ForgetBlockIfUnused(ByteView mh) override {
     int64_t size = 0;
     if (track_remote_) {

@@ -168,10 +168,11 @@ class Server final : public S3Server {
     return head;
   }
 
-  // Writes a complete response (streamed when it has a BodySource).
+  // Writes a complete response (streamed when it has a BodySource); *sent: body bytes written.
   asio::awaitable<error_code> Write(beast::tcp_stream& stream, Response& r, bool keep_alive,
-                                    unsigned version) {
+                                    unsigned version, uint64_t* sent_bytes) {
     error_code ec;
+    *sent_bytes = 0;
     stream.expires_after(options_.io_timeout);
     auto fill = [&](auto& res) {
       res.version(version);
@@ -198,6 +199,7 @@ class Server final : public S3Server {
       res.body() = std::move(r.body);
       if (r.status != 204) res.prepare_payload();
       co_await http::async_write(stream, res, asio::redirect_error(kAwait, ec));
+      if (!ec) *sent_bytes = res.body().size();
       co_return ec;
     }
     http::response<http::buffer_body> res;
@@ -217,6 +219,7 @@ class Server final : public S3Server {
         co_return asio::error::make_error_code(asio::error::connection_aborted);
       }
       sent += *n;
+      *sent_bytes = sent;
       res.body().data = buf.data();
       res.body().size = *n;
       res.body().more = sent < r.content_length;
@@ -232,6 +235,23 @@ class Server final : public S3Server {
       co_await http::async_write(stream, sr, asio::redirect_error(kAwait, ec));
     }
     co_return ec;
+  }
+
+  static double SecondsSince(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+
+  // Sends the error reply to a request that never reached an exchange, then reports it (the
+  // connection closes after it).
+  asio::awaitable<void> Reject(beast::tcp_stream& stream, const Status& st, int http_status,
+                               unsigned version, std::string_view method, std::string_view target,
+                               std::chrono::steady_clock::time_point start) {
+    Response r = service_->ErrorResponse(st, "/");
+    if (http_status) r.status = http_status;
+    uint64_t sent = 0;
+    error_code ec = co_await Write(stream, r, false, version, &sent);
+    service_->Rejected(st, r, RequestOutcome{r.status, 0, sent, SecondsSince(start), !ec},
+                       method, target);
   }
 
   asio::awaitable<void> Connection(tcp::socket socket,
@@ -254,11 +274,10 @@ class Server final : public S3Server {
     beast::flat_buffer buffer(options_.max_header_bytes + options_.body_buffer);
     error_code ec;
     if (over_limit) {
-      Response r = service_->ErrorResponse(
-          Status::Unavailable("too many connections; please reduce your request rate")
-              .With(Status::Reason::kSlowDown),
-          "/");
-      co_await Write(stream, r, false, 11);
+      co_await Reject(stream,
+                      Status::Unavailable("too many connections; please reduce your request rate")
+                          .With(Status::Reason::kSlowDown),
+                      0, 11, {}, {}, std::chrono::steady_clock::now());
       stream.socket().shutdown(tcp::socket::shutdown_both, ec);
       co_return;
     }
@@ -270,20 +289,21 @@ class Server final : public S3Server {
       stream.expires_after(first ? options_.header_timeout : options_.idle_timeout);
       first = false;
       co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(kAwait, ec));
+      const auto start = std::chrono::steady_clock::now();
       if (ec) {
         if (ec == http::error::header_limit) {
-          Response r = service_->ErrorResponse(
-              Status::InvalidArgument("Your request header section exceeds the maximum allowed size")
-                  .With(Status::Reason::kInvalidRequest), "/");
-          r.status = 431;
-          co_await Write(stream, r, false, 11);
+          co_await Reject(stream,
+                          Status::InvalidArgument(
+                              "Your request header section exceeds the maximum allowed size")
+                              .With(Status::Reason::kInvalidRequest),
+                          431, 11, {}, {}, start);
         } else if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
                    ec != asio::error::operation_aborted && ec != asio::error::eof &&
                    ec != asio::error::connection_reset && ec != asio::error::bad_descriptor) {
-          Response r = service_->ErrorResponse(
-              Status::InvalidArgument("malformed HTTP request: " + ec.message())
-                  .With(Status::Reason::kInvalidRequest), "/");
-          co_await Write(stream, r, false, 11);
+          co_await Reject(stream,
+                          Status::InvalidArgument("malformed HTTP request: " + ec.message())
+                              .With(Status::Reason::kInvalidRequest),
+                          0, 11, {}, {}, start);
         }
         break;
       }
@@ -296,13 +316,25 @@ class Server final : public S3Server {
       // RFC 9112 §6.1: with a Transfer-Encoding whose final coding is not chunked the body
       // length is unknown; reading on would run body bytes as the next request (smuggling).
       if (req.find(http::field::transfer_encoding) != req.end() && !parser.chunked()) {
-        Response r = service_->ErrorResponse(
-            Status::InvalidArgument("Transfer-Encoding must end with chunked")
-                .With(Status::Reason::kInvalidRequest), "/");
-        co_await Write(stream, r, false, version);
+        co_await Reject(stream,
+                        Status::InvalidArgument("Transfer-Encoding must end with chunked")
+                            .With(Status::Reason::kInvalidRequest),
+                        0, version, head.method, head.target, start);
         break;
       }
       std::unique_ptr<S3Exchange> ex = service_->Begin(head);
+      // Reported once on every way out of this iteration; until a response is written the
+      // client went away first (499).
+      RequestOutcome outcome{499, 0, 0, 0, false};
+      struct Report {
+        S3Exchange* ex;
+        RequestOutcome* o;
+        std::chrono::steady_clock::time_point start;
+        ~Report() {
+          o->seconds = SecondsSince(start);
+          ex->Done(*o);
+        }
+      } report{ex.get(), &outcome, start};
       Response response;
       bool body_read = !has_body;
       if (ex->WantsBody()) {
@@ -327,6 +359,7 @@ class Server final : public S3Server {
           co_await http::async_read(stream, buffer, parser, asio::redirect_error(kAwait, ec));
           if (ec == http::error::need_buffer) ec = {};
           size_t n = body_size - req.body().size;
+          outcome.bytes_in += n;
           if (n > 0 && !ex->OnBody(ByteView(body_buf.get(), n)).ok()) {
             ok = false;
             break;
@@ -347,7 +380,9 @@ class Server final : public S3Server {
         response = ex->Finish(true);
       }
       bool keep = keep_alive && body_read && !response.close;
-      ec = co_await Write(stream, response, keep, version);
+      ec = co_await Write(stream, response, keep, version, &outcome.bytes_out);
+      outcome.status = response.status;
+      outcome.completed = !ec;
       if (ec || !keep) break;
       buffer.shrink_to_fit();
       if (!SetIdle(entry, true)) break;

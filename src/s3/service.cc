@@ -3,10 +3,13 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <optional>
 
+#include "s3xfs/base/log.h"
+#include "s3xfs/base/metrics.h"
 #include "s3xfs/s3/checksum.h"
 #include "s3xfs/s3/chunked.h"
 #include "s3xfs/s3/router.h"
@@ -278,6 +281,155 @@ class ReaderSource : public BodySource {
   uint64_t pos_, end_;
 };
 
+// ---- request metrics and the failure log line ----
+
+// Operations are counted by S3Op; requests that never got routed as "unknown".
+constexpr size_t kUnknownOp = static_cast<size_t>(S3Op::kGetObjectTagging) + 1;
+constexpr size_t kOpSlots = kUnknownOp + 1;
+
+class RequestMetrics {
+ public:
+  static RequestMetrics& Get() {
+    static RequestMetrics* m = new RequestMetrics(metrics::Global());  // lives with the registry
+    return *m;
+  }
+
+  void Record(size_t op, const RequestOutcome& o) {
+    Slot& s = slots_[op];
+    metrics::Histogram* h = s.duration.load(std::memory_order_acquire);
+    if (!h) {
+      // Series appear on first use; With() returns the same series to racing threads.
+      h = &duration_.With({s.name});
+      s.in = &in_.With({s.name});
+      s.out = &out_.With({s.name});
+      s.duration.store(h, std::memory_order_release);
+    }
+    Requests(s, o.status).Inc();
+    h->Observe(o.seconds);
+    if (o.bytes_in) s.in.load(std::memory_order_relaxed)->Inc(o.bytes_in);
+    if (o.bytes_out) s.out.load(std::memory_order_relaxed)->Inc(o.bytes_out);
+  }
+
+ private:
+  // The success codes, whose counters each slot caches (other codes take a lookup).
+  static constexpr int kCached[] = {200, 204, 206};
+
+  struct Slot {
+    std::string name;
+    std::atomic<metrics::Histogram*> duration{nullptr};
+    std::atomic<metrics::Counter*> in{nullptr}, out{nullptr};
+    std::atomic<metrics::Counter*> cached[std::size(kCached)] = {};
+  };
+
+  metrics::Counter& Requests(Slot& s, int status) {
+    size_t i = 0;
+    while (i < std::size(kCached) && kCached[i] != status) ++i;
+    if (i < std::size(kCached)) {
+      if (metrics::Counter* c = s.cached[i].load(std::memory_order_acquire)) return *c;
+    }
+    char code[12];
+    snprintf(code, sizeof code, "%d", status);
+    metrics::Counter& c = requests_.With({std::string_view(s.name), std::string_view(code)});
+    if (i < std::size(kCached)) s.cached[i].store(&c, std::memory_order_release);
+    return c;
+  }
+  explicit RequestMetrics(metrics::Registry& r)
+      : requests_(r.Counters("s3xfs_s3_requests_total",
+                             "S3 requests answered, by operation and HTTP status code.",
+                             {"operation", "code"})),
+        duration_(r.Histograms("s3xfs_s3_request_duration_seconds",
+                               "Time from a request's head to the end of its response, by "
+                               "operation.",
+                               {"operation"})),
+        in_(r.Counters("s3xfs_s3_received_bytes_total",
+                       "Request body bytes received (HTTP framing removed), by operation.",
+                       {"operation"})),
+        out_(r.Counters("s3xfs_s3_sent_bytes_total",
+                        "Response body bytes sent, by operation.", {"operation"})) {
+    for (size_t i = 0; i < kOpSlots; ++i) {
+      slots_[i].name = i == kUnknownOp ? "unknown" : std::string(OpName(static_cast<S3Op>(i)));
+    }
+  }
+  metrics::CounterFamily& requests_;
+  metrics::HistogramFamily& duration_;
+  metrics::CounterFamily& in_;
+  metrics::CounterFamily& out_;
+  std::array<Slot, kOpSlots> slots_;
+};
+
+// A logfmt value: bare when it is plain, else quoted with \ " and control bytes escaped;
+// cut after 512 bytes (keys and messages can be long) with "..." and the full length.
+std::string LogValue(std::string_view v) {
+  constexpr size_t kMax = 512;
+  if (v.size() > kMax) {
+    std::string cut = LogValue(v.substr(0, kMax));
+    if (cut.back() == '"') cut.pop_back();
+    else cut.insert(0, "\"");
+    return cut + "...(" + std::to_string(v.size()) + " bytes)\"";
+  }
+  bool plain = !v.empty();
+  for (unsigned char c : v) plain = plain && c > 0x20 && c < 0x7f && c != '"' && c != '=' && c != '\\';
+  if (plain) return std::string(v);
+  std::string out = "\"";
+  for (unsigned char c : v) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// Failed requests: 5xx are errors (but SlowDown, an overload, and NotImplemented, a feature
+// s3xfs lacks, are warnings); a missing key or bucket, a conflict, a failed precondition and an
+// unsatisfiable range are ordinary answers (debug); everything else — signatures, access,
+// malformed requests, connections cut short — is a warning. 304 is not a failure.
+std::optional<log::Level> FailureLevel(int status, std::string_view code, bool completed) {
+  if (status == 501 || code == "SlowDown") return log::Level::kWarning;
+  if (status >= 500) return log::Level::kError;
+  if (status == 404 || status == 409 || status == 412 || status == 416) return log::Level::kDebug;
+  if (status >= 400 || !completed) return log::Level::kWarning;
+  return std::nullopt;
+}
+
+struct FailureInfo {
+  std::string_view request_id, method, op, bucket, key, path, code, message, access_key;
+};
+
+void LogFailure(const FailureInfo& f, const RequestOutcome& o) {
+  auto level = FailureLevel(o.status, f.code, o.completed);
+  if (!level || !log::Enabled(*level)) return;
+  std::string line = "S3 request failed: id=" + LogValue(f.request_id);
+  if (!f.method.empty()) line += " method=" + LogValue(f.method);
+  line += " op=" + LogValue(f.op);
+  if (!f.bucket.empty()) line += " bucket=" + LogValue(f.bucket);
+  if (!f.key.empty()) line += " key=" + LogValue(f.key);
+  if (f.bucket.empty() && !f.path.empty()) line += " path=" + LogValue(f.path);
+  line += " status=" + std::to_string(o.status);
+  line += " code=" + LogValue(f.code.empty() ? std::string_view("-") : f.code);
+  if (!f.access_key.empty()) line += " access_key=" + LogValue(f.access_key);
+  if (!o.completed) line += " completed=false";
+  line += " seconds=" + metrics::FormatValue(o.seconds);
+  if (!f.message.empty()) line += " message=" + LogValue(f.message);
+  log::Write(*level, line);
+}
+
+// The value of `name` in a response's headers, or "".
+std::string_view HeaderOf(const Response& r, std::string_view name) {
+  for (const auto& [n, v] : r.headers.fields) {
+    if (n == name) return v;
+  }
+  return {};
+}
+
 std::string ContinuationToken(std::string_view marker) {
   return Base64Encode(AsBytes(marker));
 }
@@ -293,6 +445,9 @@ struct S3Service::Impl {
              static_cast<unsigned long long>(s->next_request_.fetch_add(1)));
     return buf;
   }
+  // The error reply of request `id`: the header and the XML body name the same id.
+  static Response ErrorResponse(S3Service* s, const Status& status, const std::string& resource,
+                                const std::string& id);
 };
 
 namespace {
@@ -345,6 +500,27 @@ class Exchange final : public S3Exchange {
     return r;
   }
 
+  void Done(const RequestOutcome& o) override {
+    if (!routed_ && (o.status >= 400 || !o.completed)) {
+      // Rejected before routing (authentication runs first): route now, for the labels only.
+      auto query = ParseQuery(SplitRequestTarget(head_.target).raw_query);
+      if (query.ok()) {
+        auto route = RouteRequest(head_, *query, RouterOptions{options_.domain});
+        if (route.ok()) {
+          route_ = std::move(*route);
+          routed_ = true;
+        }
+      }
+    }
+    RequestMetrics::Get().Record(routed_ ? static_cast<size_t>(route_.op) : kUnknownOp, o);
+    if (o.status < 400 && o.completed) return;
+    LogFailure(FailureInfo{request_id_, head_.method,
+                           routed_ ? OpName(route_.op) : std::string_view("unknown"),
+                           route_.bucket, route_.key, resource_, error_code_, error_message_,
+                           access_key_},
+               o);
+  }
+
  private:
   // ---- request start: auth, route, access; returns an early response or nullopt ----
   std::optional<Response> Start() {
@@ -375,6 +551,7 @@ class Exchange final : public S3Exchange {
     auto route = RouteRequest(head_, query_, ro);
     if (!route.ok()) return Error(route.status());
     route_ = std::move(*route);
+    routed_ = true;
     if (!route_.bucket.empty()) {
       resource_ = "/" + route_.bucket + (route_.key.empty() ? "" : "/" + route_.key);
     }
@@ -1256,12 +1433,9 @@ class Exchange final : public S3Exchange {
   }
 
   Response Error(const Status& st) {
-    Response r = service_->ErrorResponse(st, resource_);
-    r.headers.fields.erase(
-        std::remove_if(r.headers.fields.begin(), r.headers.fields.end(),
-                       [](const auto& kv) { return kv.first == "x-amz-request-id"; }),
-        r.headers.fields.end());
-    r.headers.Add("x-amz-request-id", request_id_);
+    error_code_ = S3ErrorOf(st).code;
+    error_message_ = st.message();
+    Response r = S3Service::Impl::ErrorResponse(service_, st, resource_, request_id_);
     if (head_.method == "HEAD") {
       r.body.clear();
       r.head_only = true;
@@ -1282,6 +1456,9 @@ class Exchange final : public S3Exchange {
   std::string access_key_;
   std::string owner_;
   Route route_;
+  bool routed_ = false;
+  std::string_view error_code_;  // of the last error reply (a static string)
+  std::string error_message_;
   std::optional<Response> early_;
   BodyUse use_ = BodyUse::kNone;
   std::unique_ptr<AwsChunkedDecoder> decoder_;
@@ -1307,6 +1484,7 @@ S3Service::S3Service(ObjectStore* store, const KeyStore* keys, S3ServiceOptions 
       options_(std::move(options)) {
   RAND_bytes(reinterpret_cast<unsigned char*>(&instance_), sizeof instance_);
   instance_ &= 0xffffffffu;
+  RequestMetrics::Get();  // the families are listed (HELP, TYPE) before the first request
 }
 
 S3Service::~S3Service() = default;
@@ -1326,11 +1504,25 @@ std::shared_ptr<const KeyStore> S3Service::keys() const {
   return keys_;
 }
 
+void S3Service::Rejected(const Status& status, const Response& response,
+                         const RequestOutcome& outcome, std::string_view method,
+                         std::string_view target) {
+  RequestMetrics::Get().Record(kUnknownOp, outcome);
+  LogFailure(FailureInfo{HeaderOf(response, "x-amz-request-id"), method, "unknown", {}, {},
+                         SplitRequestTarget(target).raw_path, S3ErrorOf(status).code,
+                         status.message(), {}},
+             outcome);
+}
+
 Response S3Service::ErrorResponse(const Status& status, const std::string& resource) {
+  return Impl::ErrorResponse(this, status, resource, Impl::RequestId(this));
+}
+
+Response S3Service::Impl::ErrorResponse(S3Service* s, const Status& status,
+                                        const std::string& resource, const std::string& id) {
   S3ErrorCode code = S3ErrorOf(status);
   Response r;
   r.status = code.http_status;
-  std::string id = Impl::RequestId(this);
   r.headers.Add("x-amz-request-id", id);
   if (code.http_status == 304) {
     r.head_only = true;
@@ -1345,8 +1537,8 @@ Response S3Service::ErrorResponse(const Status& status, const std::string& resou
   if ((status.reason() == R::kAuthorizationHeaderMalformed ||
        status.reason() == R::kAuthorizationQueryParametersError) &&
       status.message().find("' is wrong; expecting '") != std::string::npos) {
-    w.Element("Region", options_.region);
-    r.headers.Add("x-amz-bucket-region", options_.region);
+    w.Element("Region", s->options_.region);
+    r.headers.Add("x-amz-bucket-region", s->options_.region);
   }
   w.Element("Resource", resource);
   w.Element("RequestId", id);

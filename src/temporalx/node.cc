@@ -14,6 +14,7 @@
 
 #include "handlers.h"
 #include "node_core.h"
+#include "s3xfs/base/log.h"
 #include "temporalx.grpc.pb.h"
 
 namespace s3xfs {
@@ -64,14 +65,20 @@ const char* GrpcCodeName(grpc::StatusCode c) {
   }
 }
 
-// The gRPC answer for a handler's status; a failure is logged as one line on stderr.
+// The gRPC answer for a handler's status; a failure is logged as one line: an error for what
+// the node did wrong (INTERNAL, DATA_LOSS, UNAVAILABLE, UNKNOWN), info for the caller's
+// mistakes and missing blocks.
 grpc::Status Answer(grpc::ServerContext* ctx, std::string_view method, const Status& st) {
   if (st.ok()) return grpc::Status::OK;
   grpc::StatusCode code = ToGrpcCode(st);
-  std::ostringstream line;
-  line << "s3xfs node: " << method << " from " << ctx->peer() << ": " << GrpcCodeName(code)
-       << ": " << st.message() << "\n";
-  std::cerr << line.str() << std::flush;
+  bool ours = code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::DATA_LOSS ||
+              code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::UNKNOWN;
+  if (log::Enabled(ours ? log::Level::kError : log::Level::kInfo)) {
+    std::ostringstream line;
+    line << "node: " << method << " from " << ctx->peer() << ": " << GrpcCodeName(code) << ": "
+         << st.message();
+    log::Write(ours ? log::Level::kError : log::Level::kInfo, line.str());
+  }
   return grpc::Status(code, st.message());
 }
 
@@ -260,7 +267,7 @@ class NodeImpl final : public TemporalXNode {
     server_->Wait();
     core_->StopGc();
     Status st = core_->Sync();
-    if (!st.ok()) std::cerr << "s3xfs node: sync at shutdown failed: " << st.ToString() << "\n";
+    if (!st.ok()) S3XFS_LOG(kError) << "node: sync at shutdown failed: " << st.ToString();
   }
 
  private:

@@ -5,6 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <fstream>
+
+#include "s3xfs/base/log.h"
 #include "s3xfs/blockstore/memory.h"
 #include "s3xfs/s3/checksum.h"
 #include "s3xfs/s3/sigv4.h"
@@ -102,6 +107,8 @@ class S3ServiceTest : public ::testing::Test {
       }
       EXPECT_EQ(out.body.size(), r.content_length);
     }
+    // What the server does once the response is out: metrics and the failure log line.
+    ex->Done(RequestOutcome{r.status, complete ? body.size() : 0, out.body.size(), 0.001, true});
     return out;
   }
 
@@ -142,10 +149,55 @@ TEST_F(S3ServiceTest, PutGetHeadDelete) {
   EXPECT_EQ(gone.status, 404);
   EXPECT_THAT(gone.body, HasSubstr("<Code>NoSuchKey</Code>"));
   EXPECT_FALSE(gone.Header("x-amz-request-id").empty());
+  // The error body names the request id of the header (the one logged for a failed request).
+  EXPECT_THAT(gone.body, HasSubstr("<RequestId>" + gone.Header("x-amz-request-id") + "</RequestId>"));
   Reply head_gone = Do("HEAD", "/bkt/dir/a%20b.txt");
   EXPECT_EQ(head_gone.status, 404);
   EXPECT_TRUE(head_gone.body.empty());
   EXPECT_THAT(changes_, ::testing::ElementsAre("bkt/", "bkt/dir/a b.txt", "bkt/dir/a b.txt"));
+}
+
+TEST_F(S3ServiceTest, RequestsAreCountedAndFailuresLoggedOnce) {
+  auto m = [](const std::string& series) { return std::max(0.0, testing::MetricValue(series)); };
+  const std::string put = "s3xfs_s3_requests_total{operation=\"PutObject\",code=\"200\"}";
+  const std::string missing = "s3xfs_s3_requests_total{operation=\"GetObject\",code=\"404\"}";
+  const std::string forged = "s3xfs_s3_requests_total{operation=\"GetObject\",code=\"403\"}";
+  const std::string count = "s3xfs_s3_request_duration_seconds_count{operation=\"PutObject\"}";
+  const std::string in = "s3xfs_s3_received_bytes_total{operation=\"PutObject\"}";
+  const std::string out = "s3xfs_s3_sent_bytes_total{operation=\"GetObject\"}";
+  double put0 = m(put), missing0 = m(missing), forged0 = m(forged), count0 = m(count),
+         in0 = m(in), out0 = m(out);
+  std::string path = dir_.path() + "/log";
+  ASSERT_TRUE(log::Init(log::Options{log::Level::kDebug, path}).ok());
+
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  std::string data(3000, 'x');
+  ASSERT_EQ(Do("PUT", "/bkt/dir/k%201", data).status, 200);  // a space: quoted in the log
+  ASSERT_EQ(Do("GET", "/bkt/dir/k%201").status, 200);
+  Reply gone = Do("GET", "/bkt/nope");
+  ASSERT_EQ(gone.status, 404);
+  Reply bad = Run(Signed("GET", "/bkt/dir/k%201", "", {}, kAk, "not-the-secret"));
+  ASSERT_EQ(bad.status, 403);
+  ASSERT_TRUE(log::Init(log::Options{}).ok());
+
+  EXPECT_EQ(m(put), put0 + 1);
+  EXPECT_EQ(m(missing), missing0 + 1);
+  EXPECT_EQ(m(forged), forged0 + 1);  // routed for the labels although it failed before routing
+  EXPECT_EQ(m(count), count0 + 1);
+  EXPECT_EQ(m(in), in0 + data.size());
+  EXPECT_EQ(m(out), out0 + data.size() + gone.body.size() + bad.body.size());
+
+  std::ifstream f(path);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(f, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 2u) << ::testing::PrintToString(lines);  // the 200s are not logged
+  EXPECT_THAT(lines[0], HasSubstr(" debug: S3 request failed: id=" + gone.Header("x-amz-request-id") +
+                                  " method=GET op=GetObject bucket=bkt key=nope status=404 "
+                                  "code=NoSuchKey access_key=TESTKEY1 seconds=0.001 message="));
+  EXPECT_THAT(lines[1], HasSubstr(" warning: S3 request failed: id=" + bad.Header("x-amz-request-id") +
+                                  " method=GET op=GetObject bucket=bkt key=\"dir/k 1\" status=403 "
+                                  "code=SignatureDoesNotMatch seconds="));
+  EXPECT_THAT(lines[1], ::testing::Not(HasSubstr("access_key=")));
 }
 
 TEST_F(S3ServiceTest, BadSignaturesStoreNothing) {

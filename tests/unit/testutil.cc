@@ -6,9 +6,23 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "s3xfs/base/metrics.h"
 #include "s3xfs/cas/cid.h"
 
 namespace s3xfs::testing {
+
+double MetricValue(const std::string& series) {
+  std::string text = metrics::Global().Render();
+  std::string want = series + " ";
+  for (size_t pos = 0; pos < text.size();) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    if (text.compare(pos, want.size(), want) == 0)
+      return std::stod(text.substr(pos + want.size(), end - pos - want.size()));
+    pos = end + 1;
+  }
+  return -1;
+}
 
 Bytes ChaCha(const std::string& seed, size_t n) {
   Sha256Digest key = Sha256(AsBytes(seed));

@@ -14,6 +14,10 @@ Bytes ChaCha(const std::string& seed, size_t n);
 Bytes Md5Raw(ByteView b);
 std::string Md5Hex(ByteView b);
 
+// The value of one series of the global metrics registry, named as Render() prints it
+// (`name{a="x",b="y"}` or a bare name), or -1 when it is not there.
+double MetricValue(const std::string& series);
+
 // A fresh directory under $TMPDIR, removed (recursively) by the destructor.
 class TempDir {
  public:

@@ -108,6 +108,12 @@ class FileSystem {
   Status SetXattr(InodeId ino, const std::string& name, const std::string& value, int flags);
   Status RemoveXattr(InodeId ino, const std::string& name);
 
+  // Bytes written but not yet flushed (committed), over all open files: the cache regions of
+  // dirty chunks, counted whole. Lock-free (for metrics).
+  uint64_t DirtyBytes() const {
+    return dirty_chunks_.load(std::memory_order_relaxed) * chunk_;
+  }
+
   ObjectStore* store() { return store_; }
   // Where capacity is measured for statfs: the disk holding the cache (and, with the embedded
   // store, the blocks).
@@ -142,6 +148,8 @@ class FileSystem {
   std::condition_variable timer_cv_;
   bool stopping_ = false;  // GUARDED_BY(timer_mu_)
   std::thread timer_;
+  // Dirty chunks of all open files (before files_: their OpenFiles update it when destroyed).
+  std::atomic<uint64_t> dirty_chunks_{0};
   std::mutex files_mu_;
   std::unordered_map<InodeId, std::shared_ptr<OpenFile>> files_;  // GUARDED_BY(files_mu_)
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;  // GUARDED_BY(files_mu_)

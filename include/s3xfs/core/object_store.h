@@ -302,6 +302,12 @@ class ObjectStore {
   virtual BlockStore* blocks() = 0;
   // The upload queue and the remote's health (enabled == false without a remote).
   virtual Result<RemoteStatus> RemoteState() = 0;
+  // Blocks the ledger knows (what the local block store holds, orphans aside): count and
+  // bytes. Scans the ledger's block table (about 0.2 s of CPU per million blocks).
+  struct StoredBlocks {
+    uint64_t blocks = 0, bytes = 0;
+  };
+  virtual Result<StoredBlocks> CountStoredBlocks() = 0;
   // Waits until the upload queue is empty or `timeout` passed; Timeout with what is left.
   virtual Status WaitUploaded(std::chrono::milliseconds timeout) = 0;
   virtual const DagOptions& dag_options() const = 0;

@@ -142,6 +142,8 @@ class LedgerTxn {
   // Blocks with zero references since before `before_ns`.
   virtual Result<std::vector<BlockRow>> GcCandidates(int64_t before_ns, size_t limit) = 0;
   virtual Result<uint64_t> CountZeroRefBlocks() = 0;
+  // Number and total size of the blocks the ledger knows (a full scan of the blocks table).
+  virtual Result<std::pair<uint64_t, uint64_t>> BlockTotals() = 0;
   // Deletes the block row if its count is still zero; returns whether it did.
   virtual Result<bool> ForgetBlockIfUnused(ByteView multihash) = 0;
   virtual Result<std::vector<BlockRow>> AllBlocks() = 0;

@@ -37,6 +37,15 @@ struct S3ServiceOptions {
   size_t response_chunk = 1 << 20;     // GET streaming granularity
 };
 
+// What the server reports about one request once its response is done (S3Exchange::Done).
+struct RequestOutcome {
+  int status = 0;          // HTTP status sent; 499 when none was (the client went away first)
+  uint64_t bytes_in = 0;   // request body bytes read (HTTP framing removed)
+  uint64_t bytes_out = 0;  // response body bytes written
+  double seconds = 0;      // from the end of the request head to the end of the response
+  bool completed = true;   // false: the connection failed before the response was complete
+};
+
 // Called after a change made over S3 has committed: (bucket, key); key "" for a bucket created
 // or deleted. The mount uses it to drop the kernel's cached entries.
 using ChangeHook = std::function<void(const std::string& bucket, const std::string& key)>;
@@ -52,6 +61,10 @@ class S3Exchange {
   // `body_complete`: the server read the whole body (false after a read error or an OnBody
   // error).
   virtual Response Finish(bool body_complete) = 0;
+  // Called once, last, by the server: records the request in the metrics (requests by
+  // operation and status, latency, bytes) and logs a failed request as one line with its
+  // request id (see SEMANTICS.md "Logging" for the levels).
+  virtual void Done(const RequestOutcome& outcome) = 0;
 };
 
 class S3Service {
@@ -69,6 +82,9 @@ class S3Service {
 
   // An S3 error reply for a request that never reached Begin (bad HTTP, header too large).
   Response ErrorResponse(const Status& status, const std::string& resource);
+  // Done() for such a reply (operation "unknown"); `method` and `target` may be empty.
+  void Rejected(const Status& status, const Response& response, const RequestOutcome& outcome,
+                std::string_view method = {}, std::string_view target = {});
 
   // Internals shared with the exchange implementation.
   struct Impl;
