@@ -1,7 +1,6 @@
 // The CLI's side of the admin socket (see admin_link.h).
 #include "admin_link.h"
 
-#include <filesystem>
 #include <iostream>
 
 #include "common.h"
@@ -10,33 +9,23 @@
 
 namespace s3xfs::cli {
 
-namespace {
-
-std::string Absolute(const std::string& p) {
-  std::error_code ec;
-  auto a = std::filesystem::absolute(p, ec);
-  return ec ? p : a.lexically_normal().string();
-}
-
-}  // namespace
-
 std::string DaemonKeysPath(const po::variables_map& vm) {
-  return vm.count("s3-keys") ? vm["s3-keys"].as<std::string>() : DataDir(vm) + "/s3-keys";
+  return vm.count("s3-keys") ? AbsolutePath(vm["s3-keys"].as<std::string>()) : DataDir(vm) + "/s3-keys";
 }
 
 admin::DaemonInfo DaemonInfoFor(const po::variables_map& vm, const std::string& mode) {
   admin::DaemonInfo i;
   i.mode = mode;
   i.version = S3XFS_VERSION;
-  i.data_dir = Absolute(DataDir(vm));
+  i.data_dir = DataDir(vm);
   i.blocks_dir = i.data_dir + "/blocks";
   if (vm.count("mountpoint")) {
-    i.mountpoint = Absolute(vm["mountpoint"].as<std::string>());
-    i.cache_dir = Absolute(vm.count("cache-dir") ? vm["cache-dir"].as<std::string>()
+    i.mountpoint = AbsolutePath(vm["mountpoint"].as<std::string>());
+    i.cache_dir = AbsolutePath(vm.count("cache-dir") ? vm["cache-dir"].as<std::string>()
                                                  : i.data_dir + "/cache");
   }
   if (vm.count("s3-listen") && vm["s3-listen"].as<std::string>() != "none")
-    i.keys_file = Absolute(DaemonKeysPath(vm));
+    i.keys_file = DaemonKeysPath(vm);
   i.backend = vm.count("ipfs") ? vm["ipfs"].as<std::string>() : "embedded";
   return i;
 }

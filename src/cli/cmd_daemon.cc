@@ -107,7 +107,7 @@ void DefineMount(po::options_description& d, po::positional_options_description&
 Status RunMount(const po::variables_map& vm) {
   S3XFS_RETURN_IF_ERROR(InitLogging(vm));
   std::string data = DataDir(vm);
-  std::string cache = vm.count("cache-dir") ? vm["cache-dir"].as<std::string>() : data + "/cache";
+  std::string cache = vm.count("cache-dir") ? AbsolutePath(vm["cache-dir"].as<std::string>()) : data + "/cache";
   S3XFS_ASSIGN_OR_RETURN(uint64_t dirty_limit, ParseCount(vm, "cache-size", 256u << 20));
   MountOptions mo;
   mo.mountpoint = vm["mountpoint"].as<std::string>();

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -113,6 +114,16 @@ int RunCommand(const Command& c, const std::vector<std::string>& args) {
       }
     }
     po::notify(vm);
+    // Paths are resolved now: a mount detaches with chdir("/") before it opens them.
+    for (const char* name : {"data-dir", "cache-dir", "s3-keys", "log-file", "ipfs-tls-ca",
+                             "tls-cert", "tls-key"}) {
+      auto it = vm.find(name);
+      if (it != vm.end() && !it->second.empty()) {
+        std::error_code ec;
+        auto abs = std::filesystem::absolute(it->second.as<std::string>(), ec);
+        if (!ec) it->second.value() = abs.lexically_normal().string();
+      }
+    }
   } catch (const po::error& e) {
     std::cerr << "s3xfs " << c.name << ": " << e.what() << "\n"
               << "usage: s3xfs " << c.name << " [options] " << c.positional_usage

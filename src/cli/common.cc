@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -117,7 +118,13 @@ Status ReadAll(int fd, const std::string& name, const std::function<Status(ByteV
 }
 
 std::string DataDir(const po::variables_map& vm) {
-  return vm.count("data-dir") ? vm["data-dir"].as<std::string>() : DefaultDataDir();
+  return AbsolutePath(vm.count("data-dir") ? vm["data-dir"].as<std::string>() : DefaultDataDir());
+}
+
+std::string AbsolutePath(const std::string& path) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
 }
 
 // Writers (bulk: add, import-car) create the data directory; readers require it.

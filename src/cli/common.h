@@ -31,7 +31,9 @@ Result<int> OpenInput(const std::string& path);
 // Reads the whole input in pieces, calling fn for each (regular files in parallel slices).
 Status ReadAll(int fd, const std::string& name, const std::function<Status(ByteView)>& fn);
 
-// --data-dir, else DefaultDataDir().
+// path made absolute against the current directory (daemons chdir("/") when they detach).
+std::string AbsolutePath(const std::string& path);
+// --data-dir, else DefaultDataDir(), as an absolute path.
 std::string DataDir(const po::variables_map& vm);
 // The embedded store of the data directory. Writers (bulk: add, import-car) create it and sync
 // once at the end; readers require it.

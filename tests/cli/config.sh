@@ -49,4 +49,13 @@ set +e
 set -e
 assert_eq "$rc1" "$rc2" "same exit status from the key and the flag"
 grep -q "temporalx://127.0.0.1:1" "$TMP/err1" || fail "config ipfs not used: $(cat "$TMP/err1")"
+if [ -e /dev/fuse ]; then
+  log "relative --data-dir and mount point work for a mount that detaches (chdir /)"
+  mkdir -p "$TMP/rel/m"
+  (cd "$TMP/rel" && "$S3XFS" mount --data-dir d --s3-listen none m) || fail "mount with relative paths"
+  mkdir "$TMP/rel/m/bkt" && printf 'rel\n' > "$TMP/rel/m/bkt/f"
+  assert_eq "$(cat "$TMP/rel/m/bkt/f")" "rel" "file in a mount with a relative data dir"
+  fusermount3 -u "$TMP/rel/m"
+  [ -f "$TMP/rel/d/ledger.db" ] || fail "the ledger is not under the relative data dir"
+fi
 log "PASS"
