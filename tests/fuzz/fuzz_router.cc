@@ -1,6 +1,6 @@
 // libFuzzer target for the S3 front end's request path (tests/fuzz/run.sh): query parsing,
 // routing, and the whole S3Service (Begin / OnBody / Finish) over an in-memory core.
-// fuzz-sources: src/base/*.cc src/cas/*.cc src/blockstore/*.cc src/ledger/*.cc src/core/*.cc src/s3/http.cc src/s3/checksum.cc src/s3/xml.cc src/s3/sigv4.cc src/s3/chunked.cc src/s3/router.cc src/s3/credentials.cc src/s3/service.cc -lsqlite3
+// fuzz-sources: src/base/*.cc src/cas/*.cc src/blockstore/*.cc src/ledger/*.cc src/core/*.cc src/s3/http.cc src/s3/checksum.cc src/s3/xml.cc src/s3/sigv4.cc src/s3/chunked.cc src/s3/router.cc src/s3/credentials.cc src/s3/service.cc -lsqlite3 -DSPDLOG_SHARED_LIB -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL -lspdlog -lfmt
 //
 // Input:
 //   byte 0        flags: bit 0 sign the request with a known key (header form), bit 1 presign it
