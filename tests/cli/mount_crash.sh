@@ -15,7 +15,11 @@ mkdir -p "$mnt"
 daemon=
 cleanup() {
   [ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null || true
-  fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+  # Every mount left on the mount point (one per killed daemon if any stayed), not just the top.
+  for _ in $(seq 1 200); do
+    findmnt "$mnt" >/dev/null 2>&1 || break
+    fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || break
+  done
   rm -rf -- "$tmp" 2>/dev/null || true
 }
 trap cleanup EXIT
