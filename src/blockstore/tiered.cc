@@ -50,14 +50,16 @@ std::vector<Result<Bytes>> TieredStore::GetMany(std::span<const Cid> cids) {
   if (missing.empty()) return out;
   m.misses.Inc(missing.size());
   std::vector<Result<Bytes>> fetched = remote_->GetMany(missing);
+  // Keep local copies (verified by the remote store), in one PutMany so the store syncs the
+  // batch once instead of once per block; a full local disk only costs speed.
+  std::vector<BlockRef> keep;
   for (size_t k = 0; k < fetched.size(); ++k) {
-    if (fetched[k].ok()) {
-      m.fetched_bytes.Inc(fetched[k]->size());
-      // Keep a local copy (verified by the remote store); a full local disk only costs speed.
-      (void)local_->Put(missing[k], *fetched[k]);
-    }
-    out[where[k]] = std::move(fetched[k]);
+    if (!fetched[k].ok()) continue;
+    m.fetched_bytes.Inc(fetched[k]->size());
+    keep.push_back(BlockRef{missing[k], *fetched[k]});
   }
+  if (!keep.empty()) (void)local_->PutMany(keep);
+  for (size_t k = 0; k < fetched.size(); ++k) out[where[k]] = std::move(fetched[k]);
   return out;
 }
 

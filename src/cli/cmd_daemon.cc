@@ -187,6 +187,24 @@ Status RunMount(const po::variables_map& vm) {
   return st;
 }
 
+// Blocks SIGINT, SIGTERM and SIGHUP in this thread (call before any thread starts, so every
+// thread inherits the mask) and returns the set for WaitStopSignal.
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+void WaitStopSignal(const sigset_t& set) {
+  int sig = 0;
+  sigwait(&set, &sig);
+  S3XFS_LOG(kInfo) << "signal " << sig << ", shutting down";
+}
+
 // ---- serve ----
 
 void DefineServe(po::options_description& d, po::positional_options_description&) {
@@ -210,12 +228,7 @@ Status RunServe(const po::variables_map& vm) {
   S3XFS_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(so, blocks.view()));
   S3XFS_ASSIGN_OR_RETURN(s3::KeyStore keys, LoadKeys(vm));
   // Block the stop signals before any thread starts, then wait for one.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  const sigset_t set = BlockStopSignals();
   S3XFS_ASSIGN_OR_RETURN(S3Stack s3stack, StartS3(vm, store.get(), std::move(keys), nullptr));
   S3XFS_ASSIGN_OR_RETURN(auto metrics, DaemonMetrics::Start(vm, store.get(), nullptr));
   admin::DaemonInfo admin_info = DaemonInfoFor(vm, "serve");
@@ -225,9 +238,7 @@ Status RunServe(const po::variables_map& vm) {
   ServiceNotifier service;
   service.Ready("S3 on http://" + s3stack.server->address(),
                 [&] { return store->ListBuckets().status(); });
-  int sig = 0;
-  sigwait(&set, &sig);
-  S3XFS_LOG(kInfo) << "signal " << sig << ", shutting down";
+  WaitStopSignal(set);
   service.Stopping("shutting down");
   admin.reset();
   s3stack.server->Shutdown(std::chrono::seconds(10));
@@ -260,19 +271,12 @@ Status RunNode(const po::variables_map& vm) {
   if (vm.count("tls-key")) o.tls_key_file = vm["tls-key"].as<std::string>();
   o.max_receive_message = vm["max-message"].as<size_t>();
   // Block the stop signals before gRPC starts its threads, then wait for one.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  const sigset_t set = BlockStopSignals();
   S3XFS_ASSIGN_OR_RETURN(auto node, TemporalXNode::Start(o));
   S3XFS_LOG(kInfo) << "TemporalX node listening on " << node->address();
   ServiceNotifier service;
   service.Ready("TemporalX node on " + node->address(), nullptr);
-  int sig = 0;
-  sigwait(&set, &sig);
-  S3XFS_LOG(kInfo) << "signal " << sig << ", shutting down";
+  WaitStopSignal(set);
   service.Stopping("shutting down");
   node->Shutdown(std::chrono::seconds(10));
   return Status::OK();

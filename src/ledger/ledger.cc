@@ -807,28 +807,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& path) {
   // (fsync's contract depends on it).
   S3XFS_RETURN_IF_ERROR(db->ExecScript(
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"));
-  S3XFS_ASSIGN_OR_RETURN(auto v, db->Prepare("PRAGMA user_version"));
-  v->Step();
-  S3XFS_RETURN_IF_ERROR(v->status());
-  int version = static_cast<int>(v->Int(0));
-  v.reset();
-  const auto& migrations = ledger_schema::Migrations();
-  if (version > static_cast<int>(migrations.size()))
-    return Status::NotSupported("ledger " + path + " has schema version " + std::to_string(version) +
-                                ", newer than this s3xfs (" + std::to_string(migrations.size()) +
-                                "); refusing to touch it");
-  for (int i = version; i < static_cast<int>(migrations.size()); ++i) {
-    S3XFS_RETURN_IF_ERROR(db->ExecScript("BEGIN IMMEDIATE"));
-    Status st = db->ExecScript(migrations[i]);
-    if (st.ok()) st = db->ExecScript("PRAGMA user_version = " + std::to_string(i + 1));
-    if (st.ok()) st = db->ExecScript("COMMIT");
-    if (!st.ok()) {
-      db->ExecScript("ROLLBACK");
-      return Status::IOError("migrating ledger " + path + " to version " + std::to_string(i + 1) +
-                             ": " + st.message());
-    }
-    version = i + 1;
-  }
+  S3XFS_ASSIGN_OR_RETURN(int version, db->Migrate(ledger_schema::Migrations(), "ledger " + path));
   // A data directory that has a remote keeps its upload queue whoever opens it (the daemon,
   // fsck, add), so no block escapes the queue.
   S3XFS_ASSIGN_OR_RETURN(auto r, db->Prepare("SELECT 1 FROM settings WHERE name='remote'"));

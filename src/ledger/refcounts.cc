@@ -158,28 +158,7 @@ Result<std::unique_ptr<RefCounts>> RefCounts::Open(const std::string& path) {
   // WAL + synchronous=FULL: a commit is on stable storage when it returns, so a count the node
   // acknowledged survives power loss.
   S3XFS_RETURN_IF_ERROR(db->ExecScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
-  S3XFS_ASSIGN_OR_RETURN(auto v, db->Prepare("PRAGMA user_version"));
-  v->Step();
-  S3XFS_RETURN_IF_ERROR(v->status());
-  int version = static_cast<int>(v->Int(0));
-  v.reset();
-  const auto& migrations = Migrations();
-  if (version > static_cast<int>(migrations.size()))
-    return Status::NotSupported("reference counts " + path + " have schema version " +
-                                std::to_string(version) + ", newer than this s3xfs (" +
-                                std::to_string(migrations.size()) + "); refusing to touch them");
-  for (int i = version; i < static_cast<int>(migrations.size()); ++i) {
-    S3XFS_RETURN_IF_ERROR(db->ExecScript("BEGIN IMMEDIATE"));
-    Status st = db->ExecScript(migrations[i]);
-    if (st.ok()) st = db->ExecScript("PRAGMA user_version = " + std::to_string(i + 1));
-    if (st.ok()) st = db->ExecScript("COMMIT");
-    if (!st.ok()) {
-      db->ExecScript("ROLLBACK");
-      return Status::IOError("migrating reference counts " + path + " to version " +
-                             std::to_string(i + 1) + ": " + st.message());
-    }
-    version = i + 1;
-  }
+  S3XFS_ASSIGN_OR_RETURN(int version, db->Migrate(Migrations(), "reference counts " + path));
   return std::unique_ptr<RefCounts>(new RefCountsImpl(std::move(db), version));
 }
 

@@ -104,4 +104,29 @@ Status Db::Error(std::string_view what) const {
   return Status::IOError(msg);  // SQLITE_FULL (disk full), SQLITE_IOERR, ...
 }
 
+Result<int> Db::Migrate(const std::vector<std::string>& migrations, const std::string& what) {
+  S3XFS_ASSIGN_OR_RETURN(auto v, Prepare("PRAGMA user_version"));
+  v->Step();
+  S3XFS_RETURN_IF_ERROR(v->status());
+  int version = static_cast<int>(v->Int(0));
+  v.reset();
+  const int latest = static_cast<int>(migrations.size());
+  if (version > latest)
+    return Status::NotSupported(what + " has schema version " + std::to_string(version) +
+                                ", newer than this s3xfs (" + std::to_string(latest) +
+                                "); refusing to touch it");
+  for (; version < latest; ++version) {
+    S3XFS_RETURN_IF_ERROR(ExecScript("BEGIN IMMEDIATE"));
+    Status st = ExecScript(migrations[static_cast<size_t>(version)]);
+    if (st.ok()) st = ExecScript("PRAGMA user_version = " + std::to_string(version + 1));
+    if (st.ok()) st = ExecScript("COMMIT");
+    if (!st.ok()) {
+      ExecScript("ROLLBACK");
+      return Status::IOError("migrating " + what + " to version " + std::to_string(version + 1) +
+                             ": " + st.message());
+    }
+  }
+  return version;
+}
+
 }  // namespace s3xfs::sql

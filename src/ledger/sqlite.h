@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "s3xfs/base/bytes.h"
 #include "s3xfs/base/status.h"
@@ -57,6 +58,11 @@ class Db {
   Result<std::unique_ptr<Stmt>> Prepare(const char* sql);
   // One-off statements (schema, pragmas); may contain several.
   Status ExecScript(const std::string& sql);
+  // Brings PRAGMA user_version up to migrations.size(): migration N (index N-1) runs in its own
+  // transaction and sets the version to N. `what` names the database in errors ("ledger X").
+  // NotSupported (nothing touched) when the database is newer than the migrations; returns the
+  // final version.
+  Result<int> Migrate(const std::vector<std::string>& migrations, const std::string& what);
   Status Error(std::string_view what) const;
   sqlite3* raw() { return db_; }
   int64_t changes() const { return sqlite3_changes64(db_); }

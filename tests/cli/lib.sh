@@ -135,5 +135,20 @@ is_cid() {
   [[ "$1" =~ ^Qm[1-9A-HJ-NP-Za-km-z]{44}$ || "$1" =~ ^b[a-z2-7]{58,}$ ]]
 }
 
+# free_port: a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT [SECONDS]: until something accepts on 127.0.0.1:PORT (default 10 s), else fail.
+wait_port() {
+  local i
+  for ((i = 0; i < ${2:-10} * 10; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  fail "nothing listens on port $1 after ${2:-10} s"
+}
+
 # now_ns: monotonic-enough wall clock in nanoseconds.
 now_ns() { date +%s%N; }

@@ -53,9 +53,6 @@ touch "$TMP/installed"
 install -m 755 "$built_helper" /sbin/mount.s3xfs
 ln -s mount.s3xfs /sbin/mount.fuse.s3xfs
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # wait_closed PORT: the daemon behind the listener has exited (it closes it last, after the flush).
 wait_closed() {

@@ -66,11 +66,6 @@ s3() {
   curl -sS --fail --aws-sigv4 aws:amz:us-east-1:s3 --user SCKEY:syscall-secret-key-1 \
     -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@"
 }
-wait_port() {
-  local i
-  for ((i = 0; i < 300; i++)); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-  fail "nothing listens on $1 after 30 s"
-}
 # stop_traced STRACE_PID: SIGTERM to the traced daemon (strace's child), then wait for both.
 stop_traced() {
   local child
@@ -86,7 +81,7 @@ mkdir -p "$mnt"
 strace -f -qq -c -o "$TMP/mount.strace" -- "$S3XFS" mount --foreground --data-dir "$TMP/data" \
   --s3-listen "127.0.0.1:$port" --s3-keys "$TMP/keys" "$mnt" 2>"$TMP/mount.err" &
 tracer=$!
-wait_port "$port"
+wait_port "$port" 30
 mkdir "$mnt/bucket"
 chacha syscalls $((5 << 20)) > "$TMP/f"
 cp "$TMP/f" "$mnt/bucket/f"
@@ -117,7 +112,7 @@ log "an S3 listener under strace, as s3xfs-serve@.service runs it"
 strace -f -qq -c -o "$TMP/serve.strace" -- "$S3XFS" serve --data-dir "$TMP/data" \
   --s3-listen "127.0.0.1:$port" --s3-keys "$TMP/keys" 2>"$TMP/serve.err" &
 tracer=$!
-wait_port "$port"
+wait_port "$port" 30
 s3 -X PUT "http://127.0.0.1:$port/other" >/dev/null
 s3 -T "$TMP/f" "http://127.0.0.1:$port/other/obj" >/dev/null
 s3 "http://127.0.0.1:$port/other/obj" -o "$TMP/obj.back"

@@ -19,7 +19,6 @@ require_cmd curl
   skip "python3-prometheus-client not installed (run tools/setup.sh)"
 PROM=("$PY" "$here/prom.py")
 
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # wait_line FILE SED_EXPR PID: the first output of `sed -n SED_EXPR FILE`, waiting up to 10 s.
 wait_line() {
   local i v

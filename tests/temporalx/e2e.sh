@@ -20,14 +20,6 @@ PY=/usr/bin/python3
 mkdir -p "$TMP/stubs" "$TMP/mnt" "$TMP/files"
 run_ok "protoc --python_out" protoc --python_out="$TMP/stubs" -I "$REPO_ROOT/proto" \
   "$REPO_ROOT/proto/temporalx.proto"
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  fail "nothing listens on port $1"
-}
 nport=$(free_port)
 sport=$(free_port)
 NODE=temporalx://127.0.0.1:$nport

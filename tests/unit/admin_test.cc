@@ -327,18 +327,6 @@ TEST_F(AdminServerTest, HandlerExceptionsBecomeErrorReplies) {
 
 // ---- the commands ----
 
-Bytes Pattern(size_t n, uint8_t seed) {
-  Bytes b(n);
-  uint32_t x = 2463534242u + seed;
-  for (auto& c : b) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<uint8_t>(x);
-  }
-  return b;
-}
-
 class AdminServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -392,7 +380,7 @@ class AdminServiceTest : public ::testing::Test {
     EXPECT_TRUE(bucket.ok()) << bucket.status().ToString();
     auto fh = fs_->Create(bucket->ino, name, PosixAttrs{});
     EXPECT_TRUE(fh.ok()) << fh.status().ToString();
-    EXPECT_TRUE(fs_->Write(fh->first, 0, Pattern(n, 7)).ok());
+    EXPECT_TRUE(fs_->Write(fh->first, 0, testing::ChaCha("seed7", n)).ok());
     return fh->first;
   }
 
@@ -490,7 +478,7 @@ TEST_F(AdminServiceTest, CancelEndsAWaitingFlush) {
 
 TEST_F(AdminServiceTest, GcRunsNowAndStatusRemembersIt) {
   ASSERT_TRUE(store_->CreateBucket("bkt").ok());
-  ASSERT_TRUE(store_->Put("bkt", "k", Pattern(2 * 262144, 3)).ok());
+  ASSERT_TRUE(store_->Put("bkt", "k", testing::ChaCha("seed3", 2 * 262144)).ok());
   ASSERT_TRUE(store_->WaitUploaded(10s).ok());
   ASSERT_TRUE(store_->Delete("bkt", "k").ok());
   Json g = Ok(Req("gc").Set("grace_s", 0));
@@ -505,7 +493,7 @@ TEST_F(AdminServiceTest, GcRunsNowAndStatusRemembersIt) {
 
 TEST_F(AdminServiceTest, FsckRunsInsideAndReportsProblems) {
   ASSERT_TRUE(store_->CreateBucket("bkt").ok());
-  auto info = store_->Put("bkt", "k", Pattern(262144 + 5, 4));
+  auto info = store_->Put("bkt", "k", testing::ChaCha("seed4", 262144 + 5));
   ASSERT_TRUE(info.ok());
   Json clean = Ok(Req("fsck"));
   EXPECT_TRUE(clean["clean"].bool_or(false)) << clean.Dump();

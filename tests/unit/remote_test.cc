@@ -15,18 +15,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-Bytes Pattern(size_t n, uint8_t seed) {
-  Bytes b(n);
-  uint32_t x = 2463534242u + seed;
-  for (auto& c : b) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<uint8_t>(x);
-  }
-  return b;
-}
-
 class RemoteTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
@@ -66,7 +54,7 @@ class RemoteTest : public ::testing::Test {
 
 TEST_F(RemoteTest, CommittedBlocksAreUploadedInTheBackground) {
   ASSERT_TRUE(store_->CreateBucket("bkt").ok());
-  Bytes data = Pattern(3 * 262144 + 100, 1);
+  Bytes data = testing::ChaCha("seed1", 3 * 262144 + 100);
   auto info = store_->Put("bkt", "k", data);
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   ASSERT_TRUE(store_->WaitUploaded(10s).ok());
@@ -84,7 +72,7 @@ TEST_F(RemoteTest, CommittedBlocksAreUploadedInTheBackground) {
 TEST_F(RemoteTest, WritesAndCachedReadsWorkWhileTheRemoteIsDown) {
   faulty_.SetUnavailableFor(std::chrono::hours(1));
   ASSERT_TRUE(store_->CreateBucket("bkt").ok());
-  Bytes data = Pattern(600000, 2);
+  Bytes data = testing::ChaCha("seed2", 600000);
   auto info = store_->Put("bkt", "k", data);
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   auto got = store_->Get("bkt", "k");
@@ -109,7 +97,7 @@ TEST_F(RemoteTest, WritesAndCachedReadsWorkWhileTheRemoteIsDown) {
 TEST_F(RemoteTest, ARestartResumesPendingUploads) {
   faulty_.SetUnavailableFor(std::chrono::hours(1));
   ASSERT_TRUE(store_->CreateBucket("bkt").ok());
-  Bytes data = Pattern(300000, 3);
+  Bytes data = testing::ChaCha("seed3", 300000);
   auto info = store_->Put("bkt", "k", data);
   ASSERT_TRUE(info.ok());
   store_.reset();  // the daemon stops with uploads pending
@@ -128,7 +116,7 @@ TEST_F(RemoteTest, ARestartResumesPendingUploads) {
 
 TEST_F(RemoteTest, GarbageIsDeletedRemotelyOnlyIfItWasUploaded) {
   ASSERT_TRUE(store_->CreateBucket("bkt").ok());
-  Bytes up = Pattern(300000, 4);
+  Bytes up = testing::ChaCha("seed4", 300000);
   auto uploaded = store_->Put("bkt", "uploaded", up);
   ASSERT_TRUE(uploaded.ok());
   ASSERT_TRUE(store_->WaitUploaded(10s).ok());
@@ -136,7 +124,7 @@ TEST_F(RemoteTest, GarbageIsDeletedRemotelyOnlyIfItWasUploaded) {
   // Written and deleted while the remote is down: never reaches it, and nothing is deleted
   // there on its behalf.
   faulty_.SetUnavailableFor(std::chrono::hours(1));
-  auto local_only = store_->Put("bkt", "local-only", Pattern(300000, 5));
+  auto local_only = store_->Put("bkt", "local-only", testing::ChaCha("seed5", 300000));
   ASSERT_TRUE(local_only.ok());
   ASSERT_TRUE(store_->Delete("bkt", "local-only").ok());
   ASSERT_TRUE(store_->CollectGarbage(0ms).ok());
@@ -157,7 +145,7 @@ TEST_F(RemoteTest, GarbageIsDeletedRemotelyOnlyIfItWasUploaded) {
 
 TEST_F(RemoteTest, ReadsFetchMissingBlocksFromTheRemoteAndKeepThem) {
   ASSERT_TRUE(store_->CreateBucket("bkt").ok());
-  Bytes data = Pattern(700000, 6);
+  Bytes data = testing::ChaCha("seed6", 700000);
   auto info = store_->Put("bkt", "k", data);
   ASSERT_TRUE(info.ok());
   ASSERT_TRUE(store_->WaitUploaded(10s).ok());
@@ -182,7 +170,7 @@ TEST(RemoteAdoption, ADataDirectoryMeetingARemoteUploadsWhatItHad) {
   testing::TempDir dir;
   MemoryBlockStore local, remote;
   Cid root;
-  Bytes data = Pattern(400000, 7);
+  Bytes data = testing::ChaCha("seed7", 400000);
   {
     ObjectStoreOptions o;
     o.ledger_path = dir.path() + "/ledger.db";
