@@ -58,8 +58,11 @@ Json AdminService::Handle(const Json& req) {
   if (cmd == "gc") return DoGc(req);
   if (cmd == "fsck") return DoFsck(req);
   if (cmd == "reload-keys") return DoReloadKeys();
+  if (cmd == "snapshot") return DoSnapshot(req);
+  if (cmd == "restore") return DoRestore(req);
   return ErrorReply(Status::InvalidArgument(
-      "unknown command \"" + cmd + "\" (info, status, progress, flush, gc, fsck, reload-keys)"));
+      "unknown command \"" + cmd + "\" (info, status, progress, flush, gc, fsck, reload-keys, "
+      "snapshot, restore)"));
 }
 
 AdminService::DiskUse AdminService::BlocksUse() {
@@ -248,6 +251,51 @@ Json AdminService::DoGc(const Json& req) {
   j.Set("took_ms", static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                             std::chrono::steady_clock::now() - start).count()));
   return j;
+}
+
+Json SnapshotJson(const SnapshotInfo& s) {
+  Json j = Json::MakeObject();
+  j.Set("ok", true);
+  j.Set("tree", s.tree.ToString());
+  j.Set("manifest", s.manifest.ToString());
+  j.Set("files", s.files).Set("directories", s.directories).Set("symlinks", s.symlinks);
+  j.Set("special", s.special).Set("unpathable", s.unpathable).Set("bytes", s.bytes);
+  return j;
+}
+
+Json RestoreJson(const RestoreInfo& r) {
+  Json j = Json::MakeObject();
+  j.Set("ok", true);
+  j.Set("metadata", r.metadata);
+  j.Set("tree", r.tree.ToString());
+  j.Set("manifest", r.manifest.empty() ? Json() : Json(r.manifest.ToString()));
+  j.Set("files", r.files).Set("directories", r.directories).Set("symlinks", r.symlinks);
+  j.Set("special", r.special).Set("links", r.links).Set("bytes", r.bytes);
+  return j;
+}
+
+Json AdminService::DoSnapshot(const Json& req) {
+  if (!req["bucket"].is_string()) return ErrorReply(Status::InvalidArgument("\"bucket\" is required"));
+  // What the mount has not committed yet belongs in the snapshot.
+  if (t_.fs) {
+    Status st = t_.fs->FlushAll();
+    if (!st.ok()) return ErrorReply(st);
+  }
+  SnapshotOptions o;
+  o.prefix = req["prefix"].str();
+  auto r = t_.store->Snapshot(req["bucket"].str(), o);
+  if (!r.ok()) return ErrorReply(r.status());
+  return SnapshotJson(*r);
+}
+
+Json AdminService::DoRestore(const Json& req) {
+  if (!req["bucket"].is_string() || !req["cid"].is_string())
+    return ErrorReply(Status::InvalidArgument("\"cid\" and \"bucket\" are required"));
+  auto cid = Cid::Parse(req["cid"].str());
+  if (!cid.ok()) return ErrorReply(cid.status());
+  auto r = t_.store->Restore(*cid, req["bucket"].str(), RestoreOptions{});
+  if (!r.ok()) return ErrorReply(r.status());
+  return RestoreJson(*r);
 }
 
 Json AdminService::DoFsck(const Json& req) {

@@ -28,4 +28,16 @@ Result<Block> BuildBasicDirectory(std::vector<DirEntry> entries, int cid_version
   return b;
 }
 
+Block BuildSymlink(std::string_view target, int cid_version) {
+  UnixfsData fs;
+  fs.type = UnixfsType::kSymlink;
+  fs.data = Bytes(target.begin(), target.end());
+  PbNode node;
+  node.data = EncodeUnixfs(fs);
+  Block b;
+  b.data = EncodePbNode(node);
+  b.cid = Cid::Compute(cid_version, Codec::kDagPb, b.data);
+  return b;
+}
+
 }  // namespace s3xfs

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "common.h"
 #include "progress.h"
+#include "s3xfs/admin/service.h"
 #include "s3xfs/blockstore/batch.h"
 #include "s3xfs/cas/car.h"
 #include "s3xfs/cas/dag_builder.h"
@@ -90,15 +91,9 @@ Result<DirRoot> AddSymlink(const DagOptions& opt, AddSink& sink, const std::stri
   ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
   if (n < 0) return Status::FromErrno("readlink " + path, errno);
   target.resize(static_cast<size_t>(n));
-  UnixfsData fs;
-  fs.type = UnixfsType::kSymlink;
-  fs.data = Bytes(target.begin(), target.end());
-  PbNode node;
-  node.data = EncodeUnixfs(fs);
-  Bytes block = EncodePbNode(node);
-  Cid cid = Cid::Compute(opt.cid_version, Codec::kDagPb, block);
-  S3XFS_RETURN_IF_ERROR(sink(cid, block));
-  return DirRoot{cid, block.size(), false};
+  Block b = BuildSymlink(target, opt.cid_version);
+  S3XFS_RETURN_IF_ERROR(sink(b.cid, b.data));
+  return DirRoot{b.cid, b.data.size(), false};
 }
 
 // A file, symlink or directory tree, as `ipfs add -r` imports it.
@@ -268,6 +263,111 @@ Status RunImportCar(const po::variables_map& vm) {
   return WriteFd(1, AsBytes(out));
 }
 
+// ---- snapshot / restore ----
+
+void DefineSnapshot(po::options_description& d, po::positional_options_description& p) {
+  d.add_options()
+      ("data-dir", po::value<std::string>(), "data directory")
+      ("bucket", po::value<std::string>()->required(), "bucket to snapshot")
+      ("prefix", po::value<std::string>()->default_value(""),
+       "only the directory PREFIX of the bucket (keys stored relative to it)")
+      ("json", po::bool_switch(), "print the result as JSON");
+  DefineIpfsOptions(d);
+  p.add("bucket", 1).add("prefix", 1);
+}
+
+// A data directory's store for a one-shot snapshot or restore when no daemon runs on it: with
+// --ipfs, blocks missing locally are fetched from the node and new ones queue for upload.
+struct DirectStore {
+  DaemonBlocks blocks;
+  std::unique_ptr<ObjectStore> store;  // destroyed before the blocks it uses
+};
+
+Result<DirectStore> OpenDirectStore(const po::variables_map& vm) {
+  DirectStore d;
+  S3XFS_ASSIGN_OR_RETURN(d.blocks, OpenDaemonBlocks(vm, true));
+  ObjectStoreOptions so;
+  so.ledger_path = DataDir(vm) + "/ledger.db";
+  so.remote = d.blocks.remote.get();
+  S3XFS_ASSIGN_OR_RETURN(d.store, ObjectStore::Open(so, d.blocks.view()));
+  return d;
+}
+
+Status RunSnapshot(const po::variables_map& vm) {
+  const std::string bucket = vm["bucket"].as<std::string>();
+  admin::Json req = Request("snapshot");
+  req.Set("bucket", bucket).Set("prefix", vm["prefix"].as<std::string>());
+  S3XFS_ASSIGN_OR_RETURN(auto reply, AskDaemonOk(DataDir(vm), req, std::chrono::hours(24)));
+  admin::Json j;
+  if (reply) {
+    j = std::move(*reply);
+  } else {
+    S3XFS_ASSIGN_OR_RETURN(DirectStore d, OpenDirectStore(vm));
+    Progress bar("snapshot");
+    SnapshotOptions o;
+    o.prefix = vm["prefix"].as<std::string>();
+    o.progress = [&](uint64_t done, uint64_t total) {
+      bar.SetTotal(total);
+      bar.Set(done);
+    };
+    S3XFS_ASSIGN_OR_RETURN(SnapshotInfo info, d.store->Snapshot(bucket, o));
+    bar.Finish();
+    j = admin::SnapshotJson(info);
+  }
+  if (vm["json"].as<bool>()) return WriteFd(1, AsBytes(j.Dump() + "\n"));
+  std::cerr << "s3xfs snapshot: " << bucket << ": " << j["files"].int_or(0) << " files ("
+            << j["bytes"].int_or(0) << " bytes), " << j["directories"].int_or(0)
+            << " directories, " << j["symlinks"].int_or(0) << " symlinks; metadata in "
+            << j["manifest"].str() << " (restore accepts either CID)\n";
+  return WriteFd(1, AsBytes(j["tree"].str() + "\n"));
+}
+
+void DefineRestore(po::options_description& d, po::positional_options_description& p) {
+  d.add_options()
+      ("data-dir", po::value<std::string>(), "data directory")
+      ("cid", po::value<std::string>()->required(),
+       "snapshot: its tree, its manifest, or any UnixFS directory")
+      ("bucket", po::value<std::string>()->required(), "bucket to rebuild (new or empty)")
+      ("json", po::bool_switch(), "print the result as JSON");
+  DefineIpfsOptions(d);
+  p.add("cid", 1).add("bucket", 1);
+}
+
+Status RunRestore(const po::variables_map& vm) {
+  S3XFS_ASSIGN_OR_RETURN(Cid cid, ParseCidArg(vm));
+  const std::string bucket = vm["bucket"].as<std::string>();
+  admin::Json req = Request("restore");
+  req.Set("cid", cid.ToString()).Set("bucket", bucket);
+  S3XFS_ASSIGN_OR_RETURN(auto reply, AskDaemonOk(DataDir(vm), req, std::chrono::hours(24)));
+  admin::Json j;
+  if (reply) {
+    j = std::move(*reply);
+  } else {
+    S3XFS_ASSIGN_OR_RETURN(DirectStore d, OpenDirectStore(vm));
+    Progress bar("restore");
+    RestoreOptions o;
+    o.progress = [&](uint64_t done, uint64_t total) {
+      bar.SetTotal(total);
+      bar.Set(done);
+    };
+    S3XFS_ASSIGN_OR_RETURN(RestoreInfo info, d.store->Restore(cid, bucket, o));
+    bar.Finish();
+    j = admin::RestoreJson(info);
+  }
+  if (vm["json"].as<bool>()) return WriteFd(1, AsBytes(j.Dump() + "\n"));
+  std::string out = "restored " + bucket + ": " + std::to_string(j["files"].int_or(0)) + " files (" +
+                    std::to_string(j["bytes"].int_or(0)) + " bytes), " +
+                    std::to_string(j["directories"].int_or(0)) + " directories, " +
+                    std::to_string(j["symlinks"].int_or(0)) + " symlinks, " +
+                    std::to_string(j["links"].int_or(0)) + " hard links, " +
+                    std::to_string(j["special"].int_or(0)) + " special files; " +
+                    (j["metadata"].bool_or(false)
+                         ? "metadata from " + j["manifest"].str()
+                         : std::string("no metadata (plain UnixFS tree: default attributes)")) +
+                    "\n";
+  return WriteFd(1, AsBytes(out));
+}
+
 // ---- fsck ----
 
 void DefineFsck(po::options_description& d, po::positional_options_description&) {
@@ -360,6 +460,9 @@ std::vector<Command> DataCommands() {
        RunExportCar},
       {"import-car", "import a CARv1 file and print its root CIDs", "FILE|-", DefineImportCar,
        RunImportCar},
+      {"snapshot", "snapshot a bucket as a UnixFS tree (printed) with its metadata", "BUCKET [PREFIX]",
+       DefineSnapshot, RunSnapshot},
+      {"restore", "rebuild a bucket from a snapshot", "CID BUCKET", DefineRestore, RunRestore},
       {"fsck", "check the ledger against the block store", "", DefineFsck, RunFsck},
   };
 }

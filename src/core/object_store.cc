@@ -23,14 +23,6 @@ Status NoSuchUpload(const std::string& id) {
 }
 bool IsDirKey(const std::string& key) { return !key.empty() && key.back() == '/'; }
 
-Status CheckKey(const std::string& key) {
-  if (key.empty() || key.size() > 1024)
-    return Status::InvalidArgument("object keys must be 1 to 1024 bytes").With(Reason::kInvalidKey);
-  if (key.find('\0') != std::string::npos)
-    return Status::InvalidArgument("object keys cannot contain NUL").With(Reason::kInvalidKey);
-  return Status::OK();
-}
-
 class ReaderImpl final : public ObjectReader {
  public:
   ReaderImpl(ObjectStoreImpl* store, ObjectInfo info) : store_(store), info_(std::move(info)) {
@@ -51,6 +43,14 @@ class ReaderImpl final : public ObjectReader {
 };
 
 }  // namespace
+
+Status CheckKey(const std::string& key) {
+  if (key.empty() || key.size() > 1024)
+    return Status::InvalidArgument("object keys must be 1 to 1024 bytes").With(Reason::kInvalidKey);
+  if (key.find('\0') != std::string::npos)
+    return Status::InvalidArgument("object keys cannot contain NUL").With(Reason::kInvalidKey);
+  return Status::OK();
+}
 
 bool IsValidBucketName(std::string_view n) {
   if (n.size() < 3 || n.size() > 63) return false;

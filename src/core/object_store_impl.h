@@ -17,6 +17,9 @@ namespace s3xfs {
 
 class ObjectStoreImpl;
 
+// S3 key rules shared by every operation: 1 to 1024 bytes, no NUL (InvalidArgument).
+Status CheckKey(const std::string& key);
+
 // Which blocks writers are putting right now, so GC never deletes a block between a writer's
 // Put (which skips an existing block) and its commit. Lock order: gc_mu_ is a leaf lock.
 class InflightBlocks {
@@ -183,6 +186,10 @@ class ObjectStoreImpl final : public ObjectStore {
   void CloseInode(InodeId ino) override { ReaderClosed(ino); }
   Status Pin(const Cid& root, const std::vector<BlockUse>& blocks) override;
   Status Unpin(const Cid& root) override;
+  Result<SnapshotInfo> Snapshot(const std::string& bucket, const SnapshotOptions& o) override;
+  Result<RestoreInfo> Restore(const Cid& root, const std::string& bucket,
+                              const RestoreOptions& o) override;
+  Result<std::optional<Cid>> FindManifest(const Cid& tree) override;
   Result<GcStats> CollectGarbage(std::optional<std::chrono::milliseconds> grace) override;
   GcRun LastGc() override;
   Result<FsckReport> Fsck(bool repair, const FsckProgress& progress) override;
@@ -228,6 +235,9 @@ class ObjectStoreImpl final : public ObjectStore {
   Result<BucketInfo> NeedBucket(LedgerTxn& t, const std::string& bucket);
   Status CheckPreconditions(LedgerTxn& t, const std::string& bucket, const std::string& key,
                             const PutOptions& o);
+  // The snapshot index file, and appending a tree -> manifest line to it (synced).
+  std::string SnapshotIndexPath() const;
+  Status RecordSnapshot(const Cid& tree, const Cid& manifest, const std::string& bucket);
   ObjectInfo NewInode(InodeKind kind, const std::optional<PosixAttrs>& attrs, uint32_t mode);
   // CollectGarbage's work, under gc_run_mu_ (the caller records the run in the metrics).
 

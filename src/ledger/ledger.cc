@@ -314,14 +314,21 @@ class TxnImpl final : public LedgerTxn {
   }
   Result<std::vector<BlockUse>> Leaves(InodeId ino) override {
     PREP(s, "SELECT cid, size FROM uses WHERE ino=? AND leaf=1 ORDER BY seq");
-    s->Bind(1, static_cast<int64_t>(ino));
+    return UseRows(*s, ino);
+  }
+  Result<std::vector<BlockUse>> Uses(InodeId ino) override {
+    PREP(s, "SELECT cid, size FROM uses WHERE ino=? ORDER BY seq");
+    return UseRows(*s, ino);
+  }
+  Result<std::vector<BlockUse>> UseRows(sql::Stmt& s, InodeId ino) {
+    s.Bind(1, static_cast<int64_t>(ino));
     std::vector<BlockUse> out;
-    while (s->Step()) {
-      auto c = Cid::FromBinary(s->Blob(0));
+    while (s.Step()) {
+      auto c = Cid::FromBinary(s.Blob(0));
       if (!c.ok()) return Status::Corruption("ledger: bad CID in uses of inode " + std::to_string(ino));
-      out.push_back(BlockUse{std::move(c).value(), static_cast<uint64_t>(s->Int(1))});
+      out.push_back(BlockUse{std::move(c).value(), static_cast<uint64_t>(s.Int(1))});
     }
-    S3XFS_RETURN_IF_ERROR(s->status());
+    S3XFS_RETURN_IF_ERROR(s.status());
     return out;
   }
   Status CopyUses(InodeId from, InodeId to) override {

@@ -13,6 +13,8 @@
 //   fsck         checks (with "repair": repairs) the ledger against the block store, inside the
 //                daemon, where it is safe beside the daemon's own writes
 //   reload-keys  reads the S3 keys file again
+//   snapshot     flushes the mount, then snapshots "bucket" (optional "prefix"): ObjectStore::Snapshot
+//   restore      rebuilds "bucket" from the snapshot "cid": ObjectStore::Restore
 //
 // Thread-safety: Handle may be called from several threads at once. No lock of this class is
 // held while the core works.
@@ -55,6 +57,10 @@ struct AdminTargets {
   std::function<int64_t()> now_ns;
 };
 
+// The replies of snapshot and restore (also what `s3xfs snapshot --json` prints).
+Json SnapshotJson(const SnapshotInfo& s);
+Json RestoreJson(const RestoreInfo& r);
+
 class AdminService {
  public:
   AdminService(DaemonInfo info, AdminTargets targets);
@@ -75,6 +81,8 @@ class AdminService {
   Json DoGc(const Json& req);
   Json DoFsck(const Json& req);
   Json DoReloadKeys();
+  Json DoSnapshot(const Json& req);
+  Json DoRestore(const Json& req);
   // Bytes and files under blocks_dir, remembered for a few seconds (a walk costs I/O).
   struct DiskUse {
     uint64_t bytes = 0, files = 0;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "s3xfs/base/status.h"
@@ -42,6 +43,9 @@ struct DirRoot {
 // (two names whose 64-bit hashes collide).
 Result<DirRoot> BuildDirectory(std::vector<DirEntry> entries, int cid_version,
                                const std::function<Status(const Block&)>& sink);
+
+// A UnixFS Symlink node for `target` (what `ipfs add -r` stores for a symbolic link).
+Block BuildSymlink(std::string_view target, int cid_version = 1);
 
 // The first 64 bits (h1) of MurmurHash3_x64_128 with seed 0, as used by UnixFS HAMTs.
 uint64_t Murmur3X64_64(ByteView data);

@@ -53,6 +53,9 @@ struct ObjectStoreOptions {
   BlockStore* remote = nullptr;
   // How often the upload thread looks for new work when idle.
   std::chrono::milliseconds remote_poll{std::chrono::milliseconds(200)};
+  // The snapshot index (tree CID -> manifest CID, one line per snapshot). Default: "snapshots"
+  // in the ledger's directory.
+  std::string snapshot_index_path;
 };
 
 // The upload queue to the remote block store (ObjectStoreOptions::remote).
@@ -140,6 +143,48 @@ struct FsckReport {
     return missing_blocks.empty() && wrong_refcounts.empty() && orphan_blocks.empty() &&
            other.empty();
   }
+};
+
+// ---- snapshots (docs/FORMATS.md "Snapshots") ----
+//
+// A snapshot of a bucket (or of a directory prefix in it) is two DAGs in the block store:
+//  - the tree: a UnixFS directory of the files, directories and symlinks, built from the ledger
+//    exactly as `ipfs add -r` builds one (basic directories, HAMT shards past Kubo's threshold,
+//    the objects' own file DAGs). For plain files its CID equals `ipfs add -r` of the same tree
+//    with the store's DAG options (CIDv1, raw leaves by default).
+//  - the manifest: a UnixFS directory {"meta.jsonl": a UnixFS file with one JSON line per
+//    object (S3 and POSIX metadata, ETag, hard-link groups), "tree": the tree, "other": roots
+//    of objects whose keys cannot be paths (only when there are some)}. Everything the ledger
+//    knows of the objects is there, so a bucket can be rebuilt without the ledger.
+// The snapshot is pinned under the manifest's CID (it keeps every block it names, whatever
+// happens to the bucket later), and "tree manifest" is appended to the snapshot index beside
+// the ledger, so Restore given the tree's CID finds the metadata.
+struct SnapshotOptions {
+  // "" (the whole bucket) or a directory: "a/b" and "a/b/" both mean the keys under "a/b/",
+  // stored relative to it.
+  std::string prefix;
+  // Objects processed so far and in all; on the calling thread.
+  std::function<void(uint64_t done, uint64_t total)> progress;
+};
+
+struct SnapshotInfo {
+  Cid tree;      // what `ipfs add -r` of the same files gives
+  Cid manifest;  // the snapshot with its metadata (what Restore wants)
+  uint64_t files = 0, directories = 0, symlinks = 0, special = 0;
+  uint64_t unpathable = 0;  // objects whose keys cannot be paths (kept under "other")
+  uint64_t bytes = 0;       // file content
+};
+
+struct RestoreOptions {
+  std::function<void(uint64_t done, uint64_t total)> progress;  // entries restored / in all
+};
+
+struct RestoreInfo {
+  bool metadata = false;  // restored from a manifest (else from a plain UnixFS tree)
+  Cid tree;
+  Cid manifest;           // empty without metadata
+  uint64_t files = 0, directories = 0, symlinks = 0, special = 0, links = 0;
+  uint64_t bytes = 0;
 };
 
 class ObjectStore {
@@ -285,6 +330,23 @@ class ObjectStore {
   virtual Status Pin(const Cid& root, const std::vector<BlockUse>& blocks) = 0;
   // Drops a pin (NotFound if absent); its blocks become garbage unless used elsewhere.
   virtual Status Unpin(const Cid& root) = 0;
+
+  // ---- snapshots ----
+  // Builds and pins a snapshot of the bucket (see above) from one consistent read of the
+  // ledger. The blocks are durable and the pin committed when it returns. NotFound (no such
+  // bucket), Aborted when objects changed so much during the snapshot that blocks it needs were
+  // collected (retry). Dirty data of a mount is not seen: the mount flushes first.
+  virtual Result<SnapshotInfo> Snapshot(const std::string& bucket, const SnapshotOptions& o) = 0;
+  // Rebuilds `bucket` (created when missing; it must otherwise be empty: BucketNotEmpty) from a
+  // snapshot whose blocks are in the block store: `root` is a manifest, a tree the snapshot
+  // index knows, or any UnixFS directory (names and contents then, with default attributes,
+  // ETags computed from the content, and markers only for empty directories). Every block is
+  // checked against its CID as it is read. Pins the snapshot again. Objects already restored
+  // stay when it fails midway.
+  virtual Result<RestoreInfo> Restore(const Cid& root, const std::string& bucket,
+                                      const RestoreOptions& o) = 0;
+  // The manifest recorded for a tree in the snapshot index, if any.
+  virtual Result<std::optional<Cid>> FindManifest(const Cid& tree) = 0;
 
   // ---- maintenance ----
   // Deletes blocks whose references dropped to zero more than `grace` ago (default: the

@@ -137,6 +137,8 @@ class LedgerTxn {
   virtual Status AddUses(InodeId ino, const std::vector<BlockUse>& leaves,
                          const std::vector<BlockUse>& nodes) = 0;
   virtual Result<std::vector<BlockUse>> Leaves(InodeId ino) = 0;
+  // Every block ino holds: leaves in file order, then interior nodes (what AddUses recorded).
+  virtual Result<std::vector<BlockUse>> Uses(InodeId ino) = 0;
   virtual Status CopyUses(InodeId from, InodeId to) = 0;
   virtual Status ReleaseUses(InodeId ino, int64_t now_ns) = 0;
   // Blocks with zero references since before `before_ns`.

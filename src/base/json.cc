@@ -1,4 +1,4 @@
-#include "s3xfs/admin/json.h"
+#include "s3xfs/base/json.h"
 
 #include <cerrno>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <limits>
 
-namespace s3xfs::admin {
+namespace s3xfs {
 namespace {
 
 const Json& NullJson() {
@@ -357,4 +357,4 @@ Json& Json::Push(Json value) {
   return *this;
 }
 
-}  // namespace s3xfs::admin
+}  // namespace s3xfs
