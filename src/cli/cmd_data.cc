@@ -189,7 +189,9 @@ Status RunCat(const po::variables_map& vm) {
 void DefineExportCar(po::options_description& d, po::positional_options_description& p) {
   d.add_options()
       ("data-dir", po::value<std::string>(), "data directory")
-      ("cid", po::value<std::string>()->required(), "root CID of the DAG");
+      ("cid", po::value<std::string>()->required(), "root CID of the DAG")
+      ("no-metadata", po::bool_switch(),
+       "for a snapshot's tree: leave its manifest (the metadata) out");
   DefineIpfsOptions(d);
   p.add("cid", 1);
 }
@@ -199,8 +201,17 @@ Status RunExportCar(const po::variables_map& vm) {
   bool remote = false;
   S3XFS_ASSIGN_OR_RETURN(auto store, OpenCommandStore(vm, false, &remote));
   if (::isatty(1)) return Status::InvalidArgument("refusing to write a CAR to a terminal; redirect stdout");
+  // A snapshot's tree travels with its metadata: the manifest becomes a second root.
+  std::vector<Cid> roots{cid};
+  S3XFS_ASSIGN_OR_RETURN(auto manifest,
+                         LookupSnapshotIndex(DataDir(vm) + "/snapshots", cid));
+  if (manifest && !vm["no-metadata"].as<bool>()) {
+    roots.push_back(*manifest);
+    std::cerr << "s3xfs export-car: " << cid.ToString() << " is a snapshot tree; its metadata ("
+              << manifest->ToString() << ") is the CAR's second root\n";
+  }
   Progress bar("export-car");
-  S3XFS_RETURN_IF_ERROR(ExportCar(store.get(), std::span<const Cid>(&cid, 1), [&](ByteView b) {
+  S3XFS_RETURN_IF_ERROR(ExportCar(store.get(), roots, [&](ByteView b) {
     S3XFS_RETURN_IF_ERROR(WriteFd(1, b));
     bar.Add(b.size());
     return Status::OK();
@@ -259,6 +270,16 @@ Status RunImportCar(const po::variables_map& vm) {
     if (has.ok() && !*has)
       std::cerr << "s3xfs import-car: warning: root " << r.ToString() << " is not in the CAR\n";
     out += r.ToString() + "\n";
+    // A snapshot manifest: remember its tree, so `s3xfs restore TREE` finds the metadata.
+    auto tree = SnapshotTreeOf(store.get(), r);
+    if (tree.ok() && *tree) {
+      S3XFS_RETURN_IF_ERROR(AppendSnapshotIndex(DataDir(vm) + "/snapshots", **tree, r, "",
+                                                std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                    std::chrono::system_clock::now().time_since_epoch())
+                                                    .count()));
+      std::cerr << "s3xfs import-car: " << r.ToString() << " is a snapshot of tree "
+                << (*tree)->ToString() << " (s3xfs restore CID BUCKET rebuilds its bucket)\n";
+    }
   }
   return WriteFd(1, AsBytes(out));
 }

@@ -235,9 +235,8 @@ class ObjectStoreImpl final : public ObjectStore {
   Result<BucketInfo> NeedBucket(LedgerTxn& t, const std::string& bucket);
   Status CheckPreconditions(LedgerTxn& t, const std::string& bucket, const std::string& key,
                             const PutOptions& o);
-  // The snapshot index file, and appending a tree -> manifest line to it (synced).
+  // options.snapshot_index_path or the default beside the ledger.
   std::string SnapshotIndexPath() const;
-  Status RecordSnapshot(const Cid& tree, const Cid& manifest, const std::string& bucket);
   ObjectInfo NewInode(InodeKind kind, const std::optional<PosixAttrs>& attrs, uint32_t mode);
   // CollectGarbage's work, under gc_run_mu_ (the caller records the run in the metrics).
 

@@ -113,6 +113,7 @@ ObjectMeta MetaFromJson(const Json& j) {
 struct Item {
   std::string rel;  // key relative to the prefix
   bool pathable = true;
+  bool implicit = false;  // a directory implied by keys below it (not an S3 object)
   ObjectInfo info;
 };
 
@@ -274,6 +275,8 @@ Status WalkTree(BlockSource* src, const Cid& dir, const std::string& prefix,
                 std::vector<TreeEntry>* out, const std::function<void(const Cid&, uint64_t)>& seen,
                 int depth) {
   if (depth > 512) return Status::Corruption("directory tree deeper than 512 levels");
+  if (dir.codec() != Codec::kDagPb)
+    return Status::InvalidArgument(dir.ToString() + " is not a UnixFS directory");
   Bytes raw;
   S3XFS_ASSIGN_OR_RETURN(NodeView v, FetchUnixfs(src, dir, &raw));
   seen(dir, raw.size());
@@ -316,38 +319,66 @@ Status WalkTree(BlockSource* src, const Cid& dir, const std::string& prefix,
   return Status::OK();
 }
 
+// A snapshot manifest: its top-level entries, the header line and the object lines.
+struct Manifest {
+  std::map<std::string, DirEntry> top;
+  Json header;
+  std::vector<Json> lines;  // without the header
+  std::optional<Cid> tree() const {
+    auto t = top.find(kTreeName);
+    return t == top.end() ? std::nullopt : std::optional<Cid>(t->second.cid);
+  }
+};
+
+// nullopt when `root` is not a manifest (not a directory, no meta.jsonl and tree, or no
+// snapshot header). With !all, only the header line is read. Corruption for a manifest whose
+// object lines are not JSON.
+Result<std::optional<Manifest>> ReadManifest(BlockSource* src, const Cid& root, bool all) {
+  if (root.codec() != Codec::kDagPb) return std::optional<Manifest>();
+  auto v = FetchUnixfs(src, root);
+  if (!v.ok()) {
+    if (v.status().code() == Status::Code::kCorruption) return std::optional<Manifest>();
+    return v.status();
+  }
+  if (v->fs.type != UnixfsType::kDirectory) return std::optional<Manifest>();
+  Manifest m;
+  for (const PbLink& l : v->pb.links)
+    m.top[l.name.value_or("")] = DirEntry{l.name.value_or(""), l.hash, l.tsize.value_or(0)};
+  if (!m.top.count(kMetaName) || !m.top.count(kTreeName)) return std::optional<Manifest>();
+  std::string text;
+  DagReader reader(src);
+  S3XFS_RETURN_IF_ERROR(reader.Read(m.top[kMetaName].cid, 0, all ? UINT64_MAX : 65536,
+                                    [&](ByteView p) {
+                                      text.append(reinterpret_cast<const char*>(p.data()), p.size());
+                                      return Status::OK();
+                                    }));
+  size_t nl = text.find('\n');
+  if (nl == std::string::npos) return std::optional<Manifest>();
+  auto header = Json::Parse(std::string_view(text).substr(0, nl), 8);
+  if (!header.ok() || (*header)["s3xfs_snapshot"].int_or(0) != kFormatVersion)
+    return std::optional<Manifest>();
+  m.header = std::move(*header);
+  for (size_t start = nl + 1; all && start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    auto j = Json::Parse(std::string_view(text).substr(start, end - start), 8);
+    if (!j.ok()) return Status::Corruption("meta.jsonl of " + root.ToString() + ": " + j.status().message());
+    m.lines.push_back(std::move(*j));
+    start = end + 1;
+  }
+  return std::optional<Manifest>(std::move(m));
+}
+
 }  // namespace
 
-std::string ObjectStoreImpl::SnapshotIndexPath() const {
-  if (!opt_.snapshot_index_path.empty()) return opt_.snapshot_index_path;
-  const std::string& l = opt_.ledger_path;
-  size_t slash = l.rfind('/');
-  return (slash == std::string::npos ? std::string(".") : l.substr(0, slash)) + "/snapshots";
+std::string DefaultSnapshotIndex(const std::string& ledger_path) {
+  size_t slash = ledger_path.rfind('/');
+  return (slash == std::string::npos ? std::string(".") : ledger_path.substr(0, slash)) +
+         "/snapshots";
 }
 
-Status ObjectStoreImpl::RecordSnapshot(const Cid& tree, const Cid& manifest,
-                                       const std::string& bucket) {
-  S3XFS_ASSIGN_OR_RETURN(auto known, FindManifest(tree));
-  if (known && *known == manifest) return Status::OK();
-  const std::string path = SnapshotIndexPath();
-  const std::string line = tree.ToString() + " " + manifest.ToString() + " " +
-                           std::to_string(Now()) + " " + bucket + "\n";
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno("snapshot index " + path, errno);
-  ssize_t n = ::write(fd, line.data(), line.size());
-  int err = errno;
-  if (n == static_cast<ssize_t>(line.size()) && ::fdatasync(fd) != 0) {
-    err = errno;
-    n = -1;
-  }
-  ::close(fd);
-  if (n != static_cast<ssize_t>(line.size()))
-    return Status::FromErrno("snapshot index " + path, n < 0 ? err : ENOSPC);
-  return Status::OK();
-}
-
-Result<std::optional<Cid>> ObjectStoreImpl::FindManifest(const Cid& tree) {
-  std::ifstream in(SnapshotIndexPath());
+Result<std::optional<Cid>> LookupSnapshotIndex(const std::string& index, const Cid& tree) {
+  std::ifstream in(index);
   std::optional<Cid> found;
   std::string line;
   const Bytes want = Multihash(tree);
@@ -360,6 +391,41 @@ Result<std::optional<Cid>> ObjectStoreImpl::FindManifest(const Cid& tree) {
     if (tc.ok() && mc.ok() && Multihash(*tc) == want) found = *mc;
   }
   return found;
+}
+
+Status AppendSnapshotIndex(const std::string& index, const Cid& tree, const Cid& manifest,
+                           const std::string& bucket, int64_t now_ns) {
+  S3XFS_ASSIGN_OR_RETURN(auto known, LookupSnapshotIndex(index, tree));
+  if (known && *known == manifest) return Status::OK();
+  const std::string line = tree.ToString() + " " + manifest.ToString() + " " +
+                           std::to_string(now_ns) + " " + bucket + "\n";
+  int fd = ::open(index.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("snapshot index " + index, errno);
+  ssize_t n = ::write(fd, line.data(), line.size());
+  int err = errno;
+  if (n == static_cast<ssize_t>(line.size()) && ::fdatasync(fd) != 0) {
+    err = errno;
+    n = -1;
+  }
+  ::close(fd);
+  if (n != static_cast<ssize_t>(line.size()))
+    return Status::FromErrno("snapshot index " + index, n < 0 ? err : ENOSPC);
+  return Status::OK();
+}
+
+std::string ObjectStoreImpl::SnapshotIndexPath() const {
+  return opt_.snapshot_index_path.empty() ? DefaultSnapshotIndex(opt_.ledger_path)
+                                          : opt_.snapshot_index_path;
+}
+
+Result<std::optional<Cid>> SnapshotTreeOf(BlockSource* source, const Cid& root) {
+  S3XFS_ASSIGN_OR_RETURN(auto m, ReadManifest(source, root, false));
+  if (!m) return std::optional<Cid>();
+  return m->tree();
+}
+
+Result<std::optional<Cid>> ObjectStoreImpl::FindManifest(const Cid& tree) {
+  return LookupSnapshotIndex(SnapshotIndexPath(), tree);
 }
 
 Result<SnapshotInfo> ObjectStoreImpl::Snapshot(const std::string& bucket,
@@ -392,9 +458,11 @@ Result<SnapshotInfo> ObjectStoreImpl::Snapshot(const std::string& bucket,
           more = false;
           break;
         }
-        if (d.key == pfx || d.implicit) continue;
+        // (implicit directories that cannot be paths are nothing but a consequence of keys)
+        if (d.key == pfx || (d.implicit && d.parent == 0)) continue;
         Item it;
         it.rel = d.key.substr(pfx.size());
+        it.implicit = d.implicit;
         it.pathable = d.parent != 0;
         S3XFS_ASSIGN_OR_RETURN(it.info, t.GetInode(d.ino));
         it.info.ino = d.ino;
@@ -528,6 +596,7 @@ Result<SnapshotInfo> ObjectStoreImpl::Snapshot(const std::string& bucket,
     if (oi.kind == InodeKind::kSymlink) j.Set("target", oi.symlink);
     if (oi.kind == InodeKind::kFile && oi.nlink > 1) j.Set("ino", static_cast<int64_t>(oi.ino));
     if (!items[n].pathable) j.Set("path", false);
+    if (items[n].implicit) j.Set("implicit", true);
     if (auto o2 = other_index.find(n); o2 != other_index.end())
       j.Set("other", static_cast<int64_t>(o2->second));
     j.Set("attrs", AttrsJson(oi.attrs));
@@ -582,7 +651,7 @@ Result<SnapshotInfo> ObjectStoreImpl::Snapshot(const std::string& bucket,
     if (old) S3XFS_RETURN_IF_ERROR(FreeInode(t, *old));
     return Status::OK();
   }));
-  S3XFS_RETURN_IF_ERROR(RecordSnapshot(info.tree, info.manifest, bucket));
+  S3XFS_RETURN_IF_ERROR(AppendSnapshotIndex(SnapshotIndexPath(), info.tree, info.manifest, bucket, Now()));
   return info;
 }
 
@@ -594,62 +663,30 @@ Result<RestoreInfo> ObjectStoreImpl::Restore(const Cid& root, const std::string&
   auto seen_cid = [&](const Cid& c, uint64_t size) { walked.emplace(c.binary(), BlockUse{c, size}); };
 
   // 1. A manifest, a tree the index knows, or a plain UnixFS directory.
-  std::vector<Json> lines;
-  Json header;
-  std::map<std::string, DirEntry> top;
-  auto read_top = [&](const Cid& c) -> Status {
-    top.clear();
-    Bytes raw;
-    S3XFS_ASSIGN_OR_RETURN(NodeView v, FetchUnixfs(src, c, &raw));
-    std::vector<DirEntry> entries;
-    S3XFS_RETURN_IF_ERROR(DirEntries(src, c, v, &entries, [](const Cid&, uint64_t) {}));
-    for (DirEntry& e : entries) top[e.name] = e;
-    return Status::OK();
-  };
-  auto is_manifest = [&](const Cid& c) -> Result<bool> {
-    S3XFS_RETURN_IF_ERROR(read_top(c));
-    if (!top.count(kMetaName) || !top.count(kTreeName)) return false;
-    std::string text;
-    DagReader reader(src);
-    S3XFS_RETURN_IF_ERROR(reader.Read(top[kMetaName].cid, 0, UINT64_MAX, [&](ByteView p) {
-      text.append(reinterpret_cast<const char*>(p.data()), p.size());
-      return Status::OK();
-    }));
-    lines.clear();
-    size_t start = 0;
-    while (start < text.size()) {
-      size_t nl = text.find('\n', start);
-      if (nl == std::string::npos) nl = text.size();
-      S3XFS_ASSIGN_OR_RETURN(Json j, Json::Parse(std::string_view(text).substr(start, nl - start),
-                                                 8));
-      lines.push_back(std::move(j));
-      start = nl + 1;
-    }
-    if (lines.empty() || lines[0]["s3xfs_snapshot"].int_or(0) != kFormatVersion) return false;
-    header = lines[0];
-    lines.erase(lines.begin());
-    return true;
-  };
-  S3XFS_ASSIGN_OR_RETURN(bool manifest, is_manifest(root));
-  if (manifest) {
+  std::optional<Manifest> m;
+  S3XFS_ASSIGN_OR_RETURN(m, ReadManifest(src, root, true));
+  if (m) {
     info.manifest = root;
-    info.tree = top[kTreeName].cid;
   } else {
-    info.tree = root;
-    S3XFS_ASSIGN_OR_RETURN(auto m, FindManifest(root));
-    if (m) {
-      auto ok = is_manifest(*m);
-      if (ok.ok() && *ok && Multihash(top[kTreeName].cid) == Multihash(root)) {
-        manifest = true;
-        info.manifest = *m;
+    S3XFS_ASSIGN_OR_RETURN(auto known, FindManifest(root));
+    if (known) {
+      auto km = ReadManifest(src, *known, true);
+      if (km.ok() && *km && Multihash(*(*km)->tree()) == Multihash(root)) {
+        m = std::move(*km);
+        info.manifest = *known;
       }
     }
   }
+  const bool manifest = m.has_value();
+  info.tree = manifest ? *m->tree() : root;
+  std::vector<Json> empty_lines;
+  const std::vector<Json>& lines = manifest ? m->lines : empty_lines;
+  Json header = manifest ? m->header : Json();
+  std::map<std::string, DirEntry> top = manifest ? m->top : std::map<std::string, DirEntry>();
   info.metadata = manifest;
   const Cid pin_root = manifest ? info.manifest : info.tree;
   if (manifest) {
     // The manifest's own blocks: its directory, meta.jsonl and "other".
-    S3XFS_RETURN_IF_ERROR(read_top(info.manifest));
     S3XFS_ASSIGN_OR_RETURN(Bytes mraw, FetchBlock(src, info.manifest));
     seen_cid(info.manifest, mraw.size());
     S3XFS_ASSIGN_OR_RETURN(FileDag meta_dag, ReadFileDag(src, top[kMetaName].cid));
@@ -720,7 +757,8 @@ Result<RestoreInfo> ObjectStoreImpl::Restore(const Cid& root, const std::string&
     info.bytes += dag.root.file_size;
     return Status::OK();
   };
-  std::vector<std::pair<InodeId, PosixAttrs>> dir_attrs;  // set last: children touch them
+  // Directory attributes are set last (children change a directory's times), deepest first.
+  std::vector<std::pair<std::string, PosixAttrs>> dir_attrs;
   if (manifest) {
     std::map<int64_t, std::string> link_groups;  // recorded inode -> first key restored
     for (const Json& j : lines) {
@@ -756,10 +794,10 @@ Result<RestoreInfo> ObjectStoreImpl::Restore(const Cid& root, const std::string&
           S3XFS_ASSIGN_OR_RETURN(Cid cid, Cid::Parse(j["cid"].str()));
           S3XFS_RETURN_IF_ERROR(put_file(key, cid, j["etag"].str(), po));
           info.files--;
-        } else {
-          S3XFS_ASSIGN_OR_RETURN(ObjectInfo d, MakeDirectory(bucket, key, *po.attrs, relaxed));
-          dir_attrs.emplace_back(d.ino, *po.attrs);
+        } else if (!j["implicit"].bool_or(false)) {
+          S3XFS_RETURN_IF_ERROR(MakeDirectory(bucket, key, *po.attrs, relaxed).status());
         }
+        dir_attrs.emplace_back(key, *po.attrs);
         info.directories++;
       } else if (*kind == InodeKind::kSymlink) {
         S3XFS_RETURN_IF_ERROR(Symlink(bucket, key, j["target"].str(), *po.attrs, relaxed).status());
@@ -792,8 +830,15 @@ Result<RestoreInfo> ObjectStoreImpl::Restore(const Cid& root, const std::string&
       tick();
     }
   }
-  for (auto it = dir_attrs.rbegin(); it != dir_attrs.rend(); ++it)
-    S3XFS_RETURN_IF_ERROR(SetAttrs(it->first, it->second, relaxed));
+  for (auto it = dir_attrs.rbegin(); it != dir_attrs.rend(); ++it) {
+    std::optional<Dentry> d;
+    S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+      S3XFS_ASSIGN_OR_RETURN(d, t.Lookup(bucket, it->first));
+      return Status::OK();
+    }));
+    // (an implicit directory exists only while something below it does)
+    if (d) S3XFS_RETURN_IF_ERROR(SetAttrs(d->ino, it->second, relaxed));
+  }
   if (manifest && header["root"].is_object()) {
     S3XFS_ASSIGN_OR_RETURN(BucketInfo b, HeadBucket(bucket));
     S3XFS_RETURN_IF_ERROR(SetAttrs(b.root_ino, AttrsFromJson(header["root"], 0755), relaxed));
@@ -805,7 +850,7 @@ Result<RestoreInfo> ObjectStoreImpl::Restore(const Cid& root, const std::string&
   all.reserve(walked.size());
   for (auto& [bin, use] : walked) all.push_back(use);
   S3XFS_RETURN_IF_ERROR(Pin(pin_root, all));
-  if (manifest) S3XFS_RETURN_IF_ERROR(RecordSnapshot(info.tree, info.manifest, bucket));
+  if (manifest) S3XFS_RETURN_IF_ERROR(AppendSnapshotIndex(SnapshotIndexPath(), info.tree, info.manifest, bucket, Now()));
   return info;
 }
 

@@ -375,6 +375,19 @@ class ObjectStore {
   virtual const DagOptions& dag_options() const = 0;
 };
 
+// ---- the snapshot index (a text file: "TREE MANIFEST CREATED_NS BUCKET" per line) ----
+// The default index of a data directory: "snapshots" beside the ledger.
+std::string DefaultSnapshotIndex(const std::string& ledger_path);
+// The manifest last recorded for `tree` (compared by multihash), if any. A missing file is empty.
+Result<std::optional<Cid>> LookupSnapshotIndex(const std::string& index, const Cid& tree);
+// Appends a line (synced) unless the same pair is already the latest for the tree.
+Status AppendSnapshotIndex(const std::string& index, const Cid& tree, const Cid& manifest,
+                           const std::string& bucket, int64_t now_ns);
+// When `root` is a snapshot manifest (a UnixFS directory with meta.jsonl whose first line is a
+// snapshot header, and tree), its tree; nullopt for anything else. Errors of the source (a
+// missing block) pass through.
+Result<std::optional<Cid>> SnapshotTreeOf(BlockSource* source, const Cid& root);
+
 // S3 bucket naming rules.
 bool IsValidBucketName(std::string_view name);
 
