@@ -314,27 +314,36 @@ Result<DirectStore> OpenDirectStore(const po::variables_map& vm) {
   return d;
 }
 
+// Asks the daemon running on the data directory to do `req`, or, without one, runs `here` on the
+// directory's store with a progress line on the terminal.
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+Result<admin::Json> InDaemonOrHere(
+    const po::variables_map& vm, const admin::Json& req, const char* title,
+    const std::function<Result<admin::Json>(ObjectStore*, const ProgressFn&)>& here) {
+  S3XFS_ASSIGN_OR_RETURN(auto reply, AskDaemonOk(DataDir(vm), req, std::chrono::hours(24)));
+  if (reply) return std::move(*reply);
+  S3XFS_ASSIGN_OR_RETURN(DirectStore d, OpenDirectStore(vm));
+  Progress bar(title);
+  S3XFS_ASSIGN_OR_RETURN(admin::Json j, here(d.store.get(), [&](uint64_t done, uint64_t total) {
+    bar.SetTotal(total);
+    bar.Set(done);
+  }));
+  bar.Finish();
+  return j;
+}
+
 Status RunSnapshot(const po::variables_map& vm) {
   const std::string bucket = vm["bucket"].as<std::string>();
   admin::Json req = Request("snapshot");
   req.Set("bucket", bucket).Set("prefix", vm["prefix"].as<std::string>());
-  S3XFS_ASSIGN_OR_RETURN(auto reply, AskDaemonOk(DataDir(vm), req, std::chrono::hours(24)));
-  admin::Json j;
-  if (reply) {
-    j = std::move(*reply);
-  } else {
-    S3XFS_ASSIGN_OR_RETURN(DirectStore d, OpenDirectStore(vm));
-    Progress bar("snapshot");
-    SnapshotOptions o;
-    o.prefix = vm["prefix"].as<std::string>();
-    o.progress = [&](uint64_t done, uint64_t total) {
-      bar.SetTotal(total);
-      bar.Set(done);
-    };
-    S3XFS_ASSIGN_OR_RETURN(SnapshotInfo info, d.store->Snapshot(bucket, o));
-    bar.Finish();
-    j = admin::SnapshotJson(info);
-  }
+  S3XFS_ASSIGN_OR_RETURN(admin::Json j, InDaemonOrHere(vm, req, "snapshot",
+      [&](ObjectStore* store, const ProgressFn& progress) -> Result<admin::Json> {
+        SnapshotOptions o;
+        o.prefix = vm["prefix"].as<std::string>();
+        o.progress = progress;
+        S3XFS_ASSIGN_OR_RETURN(SnapshotInfo info, store->Snapshot(bucket, o));
+        return admin::SnapshotJson(info);
+      }));
   if (vm["json"].as<bool>()) return WriteFd(1, AsBytes(j.Dump() + "\n"));
   std::cerr << "s3xfs snapshot: " << bucket << ": " << j["files"].int_or(0) << " files ("
             << j["bytes"].int_or(0) << " bytes), " << j["directories"].int_or(0)
@@ -359,22 +368,13 @@ Status RunRestore(const po::variables_map& vm) {
   const std::string bucket = vm["bucket"].as<std::string>();
   admin::Json req = Request("restore");
   req.Set("cid", cid.ToString()).Set("bucket", bucket);
-  S3XFS_ASSIGN_OR_RETURN(auto reply, AskDaemonOk(DataDir(vm), req, std::chrono::hours(24)));
-  admin::Json j;
-  if (reply) {
-    j = std::move(*reply);
-  } else {
-    S3XFS_ASSIGN_OR_RETURN(DirectStore d, OpenDirectStore(vm));
-    Progress bar("restore");
-    RestoreOptions o;
-    o.progress = [&](uint64_t done, uint64_t total) {
-      bar.SetTotal(total);
-      bar.Set(done);
-    };
-    S3XFS_ASSIGN_OR_RETURN(RestoreInfo info, d.store->Restore(cid, bucket, o));
-    bar.Finish();
-    j = admin::RestoreJson(info);
-  }
+  S3XFS_ASSIGN_OR_RETURN(admin::Json j, InDaemonOrHere(vm, req, "restore",
+      [&](ObjectStore* store, const ProgressFn& progress) -> Result<admin::Json> {
+        RestoreOptions o;
+        o.progress = progress;
+        S3XFS_ASSIGN_OR_RETURN(RestoreInfo info, store->Restore(cid, bucket, o));
+        return admin::RestoreJson(info);
+      }));
   if (vm["json"].as<bool>()) return WriteFd(1, AsBytes(j.Dump() + "\n"));
   std::string out = "restored " + bucket + ": " + std::to_string(j["files"].int_or(0)) + " files (" +
                     std::to_string(j["bytes"].int_or(0)) + " bytes), " +
