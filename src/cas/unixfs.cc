@@ -356,6 +356,7 @@ Result<std::optional<DirEntry>> LookupEntry(BlockSource* source, const Cid& dir,
 Result<ResolvedPath> ResolvePath(BlockSource* source, const Cid& root, std::string_view path) {
   ResolvedPath out;
   out.cid = root;
+  out.segments.push_back(root);
   std::string walked;  // for messages: the part of the path resolved so far
   while (!path.empty()) {
     size_t slash = path.find('/');
@@ -381,6 +382,7 @@ Result<ResolvedPath> ResolvePath(BlockSource* source, const Cid& root, std::stri
     if (!e) return Status::NotFound("no link named \"" + walked + "\" under " + root.ToString())
                     .With(Status::Reason::kNoSuchKey);
     out.cid = e->cid;
+    out.segments.push_back(e->cid);
   }
   return out;
 }

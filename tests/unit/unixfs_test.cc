@@ -357,12 +357,14 @@ TEST(Unixfs, ResolvePathThroughBasicAndHamtDirectories) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->cid, hello.cid);
   EXPECT_EQ(r->path_blocks, (std::vector<Cid>{top.cid, docs.cid}));
+  EXPECT_EQ(r->segments, (std::vector<Cid>{top.cid, docs.cid, hello.cid}));
 
   for (std::string_view p : {"", "/", "//"}) {
     auto e = ResolvePath(&s, top.cid, p);
     ASSERT_TRUE(e.ok());
     EXPECT_EQ(e->cid, top.cid);
     EXPECT_TRUE(e->path_blocks.empty());
+    EXPECT_EQ(e->segments, std::vector<Cid>{top.cid});
   }
   auto slashes = ResolvePath(&s, top.cid, "/docs//hello.txt/");
   ASSERT_TRUE(slashes.ok());
@@ -375,6 +377,7 @@ TEST(Unixfs, ResolvePathThroughBasicAndHamtDirectories) {
   ASSERT_GE(h->path_blocks.size(), 3u);  // top, the HAMT root, at least one sub-shard
   EXPECT_EQ(h->path_blocks[0], top.cid);
   EXPECT_EQ(h->path_blocks[1], d.root.cid);
+  EXPECT_EQ(h->segments, (std::vector<Cid>{top.cid, d.root.cid, d.files[name]}));
   for (size_t i = 2; i < h->path_blocks.size(); ++i)
     EXPECT_EQ(StatNode(&s, h->path_blocks[i])->kind, UnixfsKind::kHamtShard);
 

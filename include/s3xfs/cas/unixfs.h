@@ -91,6 +91,9 @@ struct ResolvedPath {
   // Every block read to get there, in the order read: the root, each directory and HAMT shard
   // on the way. The terminal block is not included (it is not read); an empty path gives none.
   std::vector<Cid> path_blocks;
+  // The logical roots: `root`, then the CID each path component resolved to (the last is
+  // `cid`). What a gateway's X-Ipfs-Roots lists.
+  std::vector<Cid> segments;
 };
 
 // Resolves "a/b/c" from `root` through directories. Empty components (leading, trailing or
