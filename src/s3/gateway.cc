@@ -714,10 +714,7 @@ class Handler {
       if (!iblock.ok()) return Fail(iblock.status());
       auto inode = DecodeUnixfsNode(icid, *iblock);
       if (!inode.ok()) return Fail(inode.status());
-      if (inode->is_file()) {
-        roots_ += "," + icid.ToString();
-        return File(icid, *inode, std::move(iblock).value(), "index.html");
-      }
+      if (inode->is_file()) return File(icid, *inode, std::move(iblock).value(), "index.html");
     }
     return Listing();
   }
