@@ -3,16 +3,12 @@
 
 #include <algorithm>
 #include <cstring>
-#include <deque>
 #include <optional>
-#include <unordered_set>
 
 #include "s3xfs/base/log.h"
-#include "s3xfs/cas/car.h"
+#include "s3xfs/cas/car_stream.h"
 #include "s3xfs/cas/dag_reader.h"
-#include "s3xfs/cas/dagpb.h"
 #include "s3xfs/cas/unixfs.h"
-#include "s3xfs/cas/varint.h"
 #include "s3xfs/s3/router.h"
 
 namespace s3xfs::s3 {
@@ -21,50 +17,14 @@ namespace {
 constexpr std::string_view kImmutable = "public, max-age=29030400, immutable";
 constexpr std::string_view kCarType = "application/vnd.ipld.car; version=1; order=dfs; dups=n";
 constexpr std::string_view kRawType = "application/vnd.ipld.raw";
-constexpr size_t kBatch = 16;    // sibling blocks fetched per GetMany
-constexpr int kMaxDepth = 64;    // deeper DAGs are refused (as ExportCar does)
 // Bumped when the generated listing changes, so caches drop old pages (its weak Etag names it).
 constexpr std::string_view kListingVersion = "s3xfs-1";
-
-// ---- identity CIDs ----
-// The bytes of an identity multihash are its digest: no store holds such blocks (and a CAR must
-// not carry them), so they are answered here and everything else goes to the store.
-bool IsIdentity(const Cid& c) { return c.hash_code() == HashCode::kIdentity; }
-
-Result<Bytes> IdentityBytes(const Cid& c) {
-  ByteView mh = c.multihash();
-  uint64_t code = 0, len = 0;
-  if (!ReadVarint(&mh, &code) || !ReadVarint(&mh, &len) || len != mh.size())
-    return Status::Corruption("malformed identity multihash in " + c.ToString());
-  return Bytes(mh.begin(), mh.end());
-}
 
 Result<Bytes> GetOne(BlockSource* src, const Cid& cid) {
   auto v = src->GetMany(std::span<const Cid>(&cid, 1));
   if (v.size() != 1) return Status::Internal("block source returned a wrong number of results");
   return std::move(v[0]);
 }
-
-class IdentitySource final : public BlockSource {
- public:
-  explicit IdentitySource(BlockSource* base) : base_(base) {}
-  std::vector<Result<Bytes>> GetMany(std::span<const Cid> cids) override {
-    if (std::none_of(cids.begin(), cids.end(), IsIdentity)) return base_->GetMany(cids);
-    std::vector<Result<Bytes>> out;
-    out.reserve(cids.size());
-    for (const Cid& c : cids) {
-      if (IsIdentity(c)) {
-        out.push_back(IdentityBytes(c));
-      } else {
-        out.push_back(GetOne(base_, c));
-      }
-    }
-    return out;
-  }
-
- private:
-  BlockSource* base_;
-};
 
 // ---- small HTTP helpers ----
 
@@ -183,155 +143,28 @@ class FileSource final : public BodySource {
   }
 
  private:
-  IdentitySource src_;
+  IdentityInliningSource src_;
   DagReader reader_;
   Cid root_;
   uint64_t pos_, end_;
 };
 
-enum class Scope { kAll, kEntity, kBlock };
-// Which links of a block the CAR walk follows.
-enum class Follow { kNone, kAll, kShards };
-
-// The links a CAR walk follows from a block: all of them, only a HAMT's sub-shards, or none.
-Result<std::vector<Cid>> Children(const Cid& cid, ByteView block, Follow follow) {
-  if (follow == Follow::kNone) return std::vector<Cid>();
-  if (follow == Follow::kAll) return BlockLinks(cid, block);
-  S3XFS_ASSIGN_OR_RETURN(PbNode pb, DecodePbNode(block));
-  if (!pb.data) return Status::Corruption(cid.ToString() + ": HAMT shard without UnixFS data");
-  S3XFS_ASSIGN_OR_RETURN(UnixfsData fs, DecodeUnixfs(*pb.data));
-  if (fs.type != UnixfsType::kHamtShard || !fs.fanout || *fs.fanout < 2)
-    return Status::Corruption(cid.ToString() + ": not a HAMT shard");
-  size_t width = 0;
-  for (uint64_t v = *fs.fanout - 1; v; v >>= 4) ++width;
-  std::vector<Cid> out;
-  for (PbLink& l : pb.links)
-    if (l.name && l.name->size() == width) out.push_back(std::move(l.hash));
-  return out;
-}
-
-// A CARv1 made on demand as the server reads: the header, the path blocks, then the terminal
-// DAG depth first, each block once. Holds at most kBatch fetched siblings per DAG level plus
-// one buffer of output.
-class CarSource final : public BodySource {
+// The CAR stream as a response body. The status line is sent by the time it fails: all that is
+// left then is to cut the body short (no last chunk) and say why in the log.
+class CarBody final : public BodySource {
  public:
-  CarSource(BlockSource* base, Cid root, Bytes root_block, Follow root_follow,
-            std::vector<Cid> path_blocks, std::string what)
-      : src_(base),
-        root_(std::move(root)),
-        root_block_(std::move(root_block)),
-        root_follow_(root_follow),
-        path_(std::move(path_blocks)),
-        what_(std::move(what)),
-        writer_([this](ByteView b) {
-          out_.insert(out_.end(), b.begin(), b.end());
-          return Status::OK();
-        }) {}
-
+  CarBody(std::unique_ptr<CarStream> car, std::string what) : car_(std::move(car)), what_(std::move(what)) {}
   Result<size_t> Read(std::span<uint8_t> buf) override {
-    if (pos_ > 0) {
-      out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(pos_));
-      pos_ = 0;
-    }
-    while (out_.size() < buf.size() && !done_) {
-      Status st = Step();
-      if (!st.ok()) {
-        // The status line is sent: all that is left is to cut the stream short (the client
-        // sees no last chunk) and say why in the log.
-        S3XFS_LOG(kWarning) << "gateway CAR of " << what_ << " cut short after "
-                            << writer_.bytes_written() << " bytes: " << st.ToString();
-        done_ = true;
-        return st;
-      }
-    }
-    size_t n = std::min(buf.size(), out_.size());
-    std::memcpy(buf.data(), out_.data(), n);
-    pos_ = n;
+    auto n = car_->Read(buf);
+    if (!n.ok())
+      S3XFS_LOG(kWarning) << "gateway CAR of " << what_ << " cut short after "
+                          << car_->bytes_produced() << " bytes: " << n.status().ToString();
     return n;
   }
 
  private:
-  struct Frame {
-    std::vector<Cid> links;
-    Follow follow;
-    size_t next = 0;
-    std::deque<std::pair<Cid, Bytes>> ready;
-  };
-
-  Status Emit(const Cid& cid, ByteView data) {
-    if (IsIdentity(cid)) return Status::OK();  // never written as a block (trustless spec)
-    return writer_.WriteBlock(cid, data);
-  }
-
-  Status Visit(const Cid& cid, Bytes data, Follow follow) {
-    S3XFS_RETURN_IF_ERROR(Emit(cid, data));
-    S3XFS_ASSIGN_OR_RETURN(std::vector<Cid> links, Children(cid, data, follow));
-    if (links.empty()) return Status::OK();
-    if (stack_.size() >= static_cast<size_t>(kMaxDepth))
-      return Status::Corruption("DAG too deep at " + cid.ToString());
-    stack_.push_back(Frame{std::move(links), follow, 0, {}});
-    return Status::OK();
-  }
-
-  Status Step() {
-    if (!header_done_) {
-      header_done_ = true;
-      return writer_.WriteHeader(std::span<const Cid>(&root_, 1));
-    }
-    if (path_next_ < path_.size()) {
-      const Cid& c = path_[path_next_++];
-      if (!seen_.insert(c).second) return Status::OK();
-      S3XFS_ASSIGN_OR_RETURN(Bytes b, GetOne(&src_, c));
-      return Emit(c, b);
-    }
-    if (!root_done_) {
-      root_done_ = true;
-      if (!seen_.insert(root_).second) return Status::OK();
-      return Visit(root_, std::move(root_block_), root_follow_);
-    }
-    if (stack_.empty()) {
-      done_ = true;
-      return Status::OK();
-    }
-    Frame& f = stack_.back();
-    if (f.ready.empty()) {
-      if (f.next >= f.links.size()) {
-        stack_.pop_back();
-        return Status::OK();
-      }
-      std::vector<Cid> ids;
-      while (ids.size() < kBatch && f.next < f.links.size()) {
-        const Cid& c = f.links[f.next++];
-        if (seen_.insert(c).second) ids.push_back(c);
-      }
-      if (ids.empty()) return Status::OK();
-      auto blocks = src_.GetMany(ids);
-      if (blocks.size() != ids.size())
-        return Status::Internal("block source returned a wrong number of results");
-      for (size_t i = 0; i < ids.size(); ++i) {
-        if (!blocks[i].ok()) return blocks[i].status();
-        f.ready.emplace_back(std::move(ids[i]), std::move(blocks[i]).value());
-      }
-    }
-    auto [cid, data] = std::move(f.ready.front());
-    f.ready.pop_front();
-    Follow follow = f.follow;  // `f` may move once Visit pushes a frame
-    return Visit(cid, std::move(data), follow);
-  }
-
-  IdentitySource src_;
-  Cid root_;
-  Bytes root_block_;
-  Follow root_follow_;
-  std::vector<Cid> path_;
+  std::unique_ptr<CarStream> car_;
   std::string what_;
-  CarWriter writer_;
-  Bytes out_;
-  size_t pos_ = 0;
-  bool header_done_ = false, root_done_ = false, done_ = false;
-  size_t path_next_ = 0;
-  std::vector<Frame> stack_;
-  std::unordered_set<Cid, CidHash> seen_;
 };
 
 // ---- the request ----
@@ -415,9 +248,9 @@ class Handler {
       return Status::NotSupported("entity-bytes is not implemented by this gateway; ask for "
                                   "dag-scope=entity, or use a Range request on the file");
     const std::string* scope = FindParam(req_.query, "dag-scope");
-    if (!scope || *scope == "all" || scope->empty()) scope_ = Scope::kAll;
-    else if (*scope == "entity") scope_ = Scope::kEntity;
-    else if (*scope == "block") scope_ = Scope::kBlock;
+    if (!scope || *scope == "all" || scope->empty()) scope_ = DagScope::kAll;
+    else if (*scope == "entity") scope_ = DagScope::kEntity;
+    else if (*scope == "block") scope_ = DagScope::kBlock;
     else return Status::InvalidArgument("dag-scope must be all, entity or block");
     return Status::OK();
   }
@@ -593,22 +426,17 @@ class Handler {
     // The terminal block must be there before the 200 goes out (404 otherwise).
     auto block = GetOne(&src_, terminal_);
     if (!block.ok()) return Fail(block.status());
-    Follow follow = Follow::kNone;
-    if (scope_ == Scope::kAll) {
-      follow = Follow::kAll;
-      if (terminal_.codec() != Codec::kRaw && terminal_.codec() != Codec::kDagPb)
-        return Fail(501, "cannot walk the links of " + terminal_.ToString() +
-                             " (only dag-pb and raw DAGs); ask for dag-scope=block");
-    } else if (scope_ == Scope::kEntity) {
-      auto node = DecodeUnixfsNode(terminal_, *block);
-      if (!node.ok()) return Fail(node.status());
-      if (node->kind == UnixfsKind::kFile) follow = Follow::kAll;
-      else if (node->kind == UnixfsKind::kHamtShard) follow = Follow::kShards;
-    }
     static constexpr std::string_view kScopeNames[] = {"all", "entity", "block"};
     std::string etag = "\"" + terminal_.ToString() + ".car.dfs.n." +
                        std::string(kScopeNames[static_cast<int>(scope_)]) + "\"";
     if (NoneMatch(*req_.headers, etag)) return NotModified(etag);
+    auto car = CarStream::Open(base_, terminal_, std::move(block).value(), scope_,
+                               std::move(path_blocks_));
+    if (!car.ok()) {
+      if (car.status().code() == Status::Code::kNotSupported)
+        return Fail(501, car.status().message() + "; ask for dag-scope=block");
+      return Fail(car.status());
+    }
     Response r = Ok(200, etag);
     r.headers.Add("Content-Type", kCarType);
     r.headers.Add("X-Content-Type-Options", "nosniff");
@@ -617,12 +445,8 @@ class Handler {
                   Disposition("attachment", filename.empty() ? terminal_.ToString() + ".car" : filename));
     r.headers.Add("Accept-Ranges", "none");
     r.chunked = true;
-    if (req_.method == "HEAD") {
-      r.head_only = true;
-      return r;
-    }
-    r.stream = std::make_unique<CarSource>(base_, terminal_, std::move(block).value(), follow,
-                                           std::move(path_blocks_), req_.raw_path);
+    if (req_.method == "HEAD") r.head_only = true;
+    else r.stream = std::make_unique<CarBody>(std::move(car).value(), req_.raw_path);
     return r;
   }
 
@@ -762,7 +586,7 @@ class Handler {
   }
 
   BlockSource* base_;
-  IdentitySource src_;
+  IdentityInliningSource src_;
   const GatewayRequest& req_;
   std::string content_path_;  // decoded, after "/ipfs/": "{cid}[/path]"
   Cid root_, terminal_;
@@ -770,7 +594,7 @@ class Handler {
   std::string roots_;  // X-Ipfs-Roots
   std::string name_;   // the last path segment
   Format format_ = Format::kNone;
-  Scope scope_ = Scope::kAll;
+  DagScope scope_ = DagScope::kAll;
   CarParams car_;
   std::string content_location_;
 };
