@@ -3,12 +3,11 @@
 // the deserialized files and directories of the path gateway spec for browsers and curl.
 //
 //  - ?format=raw or Accept: application/vnd.ipld.raw — the terminal block, as stored (verified
-//    against its CID by the block store). Range is ignored (the whole block is sent).
-//  - ?format=car or Accept: application/vnd.ipld.car — a CARv1 stream (chunked, never buffered
-//    whole) whose root is the terminal CID: first the blocks read to resolve the path, then the
-//    terminal DAG depth first, each block once (order=dfs; dups=n). dag-scope=all (default),
-//    entity (a file's whole DAG; a directory's own block, or all shards of a HAMT) or block.
-//    entity-bytes is not supported (501). Identity CIDs are never written as blocks.
+//    against its CID by the block store); one Range gives 206.
+//  - ?format=car or Accept: application/vnd.ipld.car — a CARv1 stream (cas/car_stream.h;
+//    chunked, never buffered whole) whose root is the terminal CID: first the blocks read to
+//    resolve the path, then the terminal DAG depth first, each block once (order=dfs; dups=n).
+//    dag-scope=all (default), entity or block. entity-bytes is not supported (501).
 //  - no format — UnixFS deserialized: a file's bytes (one Range → 206), Content-Type from the
 //    name's extension; a directory without its trailing '/' → 301; with it, its index.html or a
 //    generated HTML listing (at most kMaxListing entries); a symlink's target as text/plain.
