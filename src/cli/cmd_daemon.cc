@@ -37,7 +37,10 @@ void DefineS3Options(po::options_description& d, const char* default_listen) {
       ("s3-region", po::value<std::string>()->default_value("us-east-1"), "S3 region")
       ("s3-domain", po::value<std::string>()->default_value(""),
        "domain for virtual-host style requests (BUCKET.DOMAIN); path style always works")
-      ("s3-threads", po::value<std::string>(), "S3 I/O threads (default 8)");
+      ("s3-threads", po::value<std::string>(), "S3 I/O threads (default 8)")
+      ("gateway", po::value<std::string>()->default_value("signed"),
+       "IPFS gateway at /ipfs/CID on the S3 listener: off, signed (requests signed with any "
+       "known key) or public (anyone)");
 }
 
 bool S3Enabled(const po::variables_map& vm) { return vm["s3-listen"].as<std::string>() != "none"; }
@@ -64,6 +67,7 @@ Result<S3Stack> StartS3(const po::variables_map& vm, ObjectStore* store, s3::Key
   s3::S3ServiceOptions so;
   so.region = vm["s3-region"].as<std::string>();
   so.domain = vm["s3-domain"].as<std::string>();
+  S3XFS_ASSIGN_OR_RETURN(so.gateway, s3::ParseGatewayMode(vm["gateway"].as<std::string>()));
   st.service = std::make_unique<s3::S3Service>(store, st.keys.get(), so);
   if (kernel_cache) {
     st.service->SetChangeHook([kernel_cache](const std::string& b, const std::string& k) {
@@ -82,6 +86,10 @@ Result<S3Stack> StartS3(const po::variables_map& vm, ObjectStore* store, s3::Key
   }
   S3XFS_ASSIGN_OR_RETURN(st.server, s3::S3Server::Start(st.service.get(), opts));
   S3XFS_LOG(kInfo) << "S3 listening on http://" << st.server->address();
+  if (so.gateway != s3::GatewayMode::kOff) {
+    S3XFS_LOG(kInfo) << "IPFS gateway on http://" << st.server->address() << "/ipfs/ ("
+                     << s3::GatewayModeName(so.gateway) << ")";
+  }
   return st;
 }
 
@@ -128,6 +136,7 @@ Status RunMount(const po::variables_map& vm) {
   // Credentials are loaded (or generated and shown) before daemonizing.
   std::optional<s3::KeyStore> keys;
   if (S3Enabled(vm)) {
+    S3XFS_RETURN_IF_ERROR(s3::ParseGatewayMode(vm["gateway"].as<std::string>()).status());
     S3XFS_ASSIGN_OR_RETURN(keys, LoadKeys(vm));
   }
   DaemonBlocks blocks;
@@ -218,6 +227,7 @@ void DefineServe(po::options_description& d, po::positional_options_description&
 
 Status RunServe(const po::variables_map& vm) {
   if (!S3Enabled(vm)) return Status::InvalidArgument("serve needs an --s3-listen address");
+  S3XFS_RETURN_IF_ERROR(s3::ParseGatewayMode(vm["gateway"].as<std::string>()).status());
   S3XFS_RETURN_IF_ERROR(InitLogging(vm));
   std::string data = DataDir(vm);
   S3XFS_ASSIGN_OR_RETURN(DaemonBlocks blocks, OpenDaemonBlocks(vm, true));

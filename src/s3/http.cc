@@ -114,4 +114,43 @@ Result<std::vector<QueryParam>> ParseQuery(std::string_view raw_query) {
   return params;
 }
 
+Result<std::optional<ByteRange>> ParseByteRange(std::string_view value, uint64_t size) {
+  if (value.substr(0, 6) != "bytes=") return std::optional<ByteRange>();
+  value.remove_prefix(6);
+  if (value.find(',') != std::string_view::npos) return std::optional<ByteRange>();
+  size_t dash = value.find('-');
+  if (dash == std::string_view::npos) return std::optional<ByteRange>();
+  auto num = [](std::string_view s, uint64_t* out) {
+    if (s.empty() || s.size() > 19) return false;
+    uint64_t v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + uint64_t(c - '0');
+    }
+    *out = v;
+    return true;
+  };
+  std::string_view a = value.substr(0, dash), b = value.substr(dash + 1);
+  uint64_t first = 0, last = 0;
+  auto unsatisfiable = [&] {
+    return Status::InvalidArgument("The requested range is not satisfiable").With(Status::Reason::kInvalidRange);
+  };
+  if (a.empty()) {  // suffix: last n bytes
+    uint64_t n = 0;
+    if (!num(b, &n)) return std::optional<ByteRange>();
+    if (n == 0 || size == 0) return unsatisfiable();
+    n = std::min(n, size);
+    return std::optional<ByteRange>(ByteRange{size - n, n});
+  }
+  if (!num(a, &first)) return std::optional<ByteRange>();
+  if (b.empty()) {
+    last = size == 0 ? 0 : size - 1;
+  } else {
+    if (!num(b, &last) || last < first) return std::optional<ByteRange>();
+    if (size > 0) last = std::min(last, size - 1);
+  }
+  if (first >= size) return unsatisfiable();
+  return std::optional<ByteRange>(ByteRange{first, last - first + 1});
+}
+
 }  // namespace s3xfs::s3

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "s3xfs/s3/gateway.h"
+
 namespace s3xfs::s3 {
 namespace {
 
@@ -127,6 +129,7 @@ std::string_view OpName(S3Op op) {
     case S3Op::kAbortMultipartUpload: return "AbortMultipartUpload";
     case S3Op::kListParts: return "ListParts";
     case S3Op::kGetObjectTagging: return "GetObjectTagging";
+    case S3Op::kIpfsGateway: return "IpfsGateway";
   }
   return "Unknown";
 }
@@ -182,6 +185,10 @@ Result<Route> RouteRequest(const RequestHead& head, const std::vector<QueryParam
   if (!vhost_bucket.empty()) {
     r.bucket = vhost_bucket;
     r.key = std::string(rest);
+  } else if (options.gateway && IsGatewayPath(path)) {
+    if (head.method != "GET" && head.method != "HEAD") return MethodNotAllowed(head.method);
+    r.op = S3Op::kIpfsGateway;
+    return r;
   } else {
     size_t slash = rest.find('/');
     r.bucket = std::string(rest.substr(0, slash));

@@ -185,7 +185,7 @@ class Server final : public S3Server {
     if (r.head_only || (!r.stream && r.body.empty() && r.status == 304)) {
       http::response<http::empty_body> res;
       fill(res);
-      if (r.status != 304 && r.status != 204) {
+      if (r.status != 304 && r.status != 204 && !r.chunked) {
         res.set(http::field::content_length,
                 std::to_string(r.stream || r.head_only ? r.content_length : r.body.size()));
       }
@@ -202,6 +202,7 @@ class Server final : public S3Server {
       if (!ec) *sent_bytes = res.body().size();
       co_return ec;
     }
+    if (r.chunked) co_return co_await WriteChunked(stream, r, version, sent_bytes, fill);
     http::response<http::buffer_body> res;
     fill(res);
     res.content_length(r.content_length);
@@ -234,6 +235,44 @@ class Server final : public S3Server {
       res.body().more = false;
       co_await http::async_write(stream, sr, asio::redirect_error(kAwait, ec));
     }
+    co_return ec;
+  }
+
+  // A stream of unknown length: chunked for HTTP/1.1, close-delimited for HTTP/1.0 (the caller
+  // must not keep such a connection alive). Each Read fills one chunk of at most body_buffer.
+  template <typename Fill>
+  asio::awaitable<error_code> WriteChunked(beast::tcp_stream& stream, Response& r,
+                                           unsigned version, uint64_t* sent_bytes,
+                                           const Fill& fill) {
+    error_code ec;
+    http::response<http::buffer_body> res;
+    fill(res);
+    if (version >= 11) res.chunked(true);
+    else res.keep_alive(false);
+    res.body().data = nullptr;
+    res.body().more = true;
+    http::response_serializer<http::buffer_body> sr(res);
+    co_await http::async_write_header(stream, sr, asio::redirect_error(kAwait, ec));
+    if (ec) co_return ec;
+    std::vector<uint8_t> buf(std::max<size_t>(1, options_.body_buffer));
+    for (;;) {
+      auto n = r.stream->Read(std::span<uint8_t>(buf.data(), buf.size()));
+      if (!n.ok()) co_return asio::error::make_error_code(asio::error::connection_aborted);
+      if (*n == 0) break;
+      *sent_bytes += *n;
+      res.body().data = buf.data();
+      res.body().size = *n;
+      res.body().more = true;
+      stream.expires_after(options_.io_timeout);
+      co_await http::async_write(stream, sr, asio::redirect_error(kAwait, ec));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) co_return ec;
+    }
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    stream.expires_after(options_.io_timeout);
+    co_await http::async_write(stream, sr, asio::redirect_error(kAwait, ec));
     co_return ec;
   }
 
@@ -379,7 +418,9 @@ class Server final : public S3Server {
       } else {
         response = ex->Finish(true);
       }
-      bool keep = keep_alive && body_read && !response.close;
+      // A close-delimited body (a chunked stream to an HTTP/1.0 client) ends the connection.
+      bool keep = keep_alive && body_read && !response.close &&
+                  !(response.chunked && response.stream && !response.head_only && version < 11);
       ec = co_await Write(stream, response, keep, version, &outcome.bytes_out);
       outcome.status = response.status;
       outcome.completed = !ec;

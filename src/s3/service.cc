@@ -12,6 +12,7 @@
 #include "s3xfs/base/metrics.h"
 #include "s3xfs/s3/checksum.h"
 #include "s3xfs/s3/chunked.h"
+#include "s3xfs/s3/gateway.h"
 #include "s3xfs/s3/router.h"
 #include "s3xfs/s3/sigv4.h"
 #include "s3xfs/s3/xml.h"
@@ -213,50 +214,6 @@ void AddObjectHeaders(const ObjectInfo& info, HeaderList* h) {
   h->Add("x-amz-storage-class", "STANDARD");
 }
 
-// Parsed "Range: bytes=..." against a size. nullopt: no (usable) range, serve everything.
-struct ByteRange {
-  uint64_t first = 0;
-  uint64_t length = 0;
-};
-Result<std::optional<ByteRange>> ParseRange(std::string_view value, uint64_t size) {
-  if (value.substr(0, 6) != "bytes=") return std::optional<ByteRange>();
-  value.remove_prefix(6);
-  if (value.find(',') != std::string_view::npos) return std::optional<ByteRange>();
-  size_t dash = value.find('-');
-  if (dash == std::string_view::npos) return std::optional<ByteRange>();
-  auto num = [](std::string_view s, uint64_t* out) {
-    if (s.empty() || s.size() > 19) return false;
-    uint64_t v = 0;
-    for (char c : s) {
-      if (c < '0' || c > '9') return false;
-      v = v * 10 + uint64_t(c - '0');
-    }
-    *out = v;
-    return true;
-  };
-  std::string_view a = value.substr(0, dash), b = value.substr(dash + 1);
-  uint64_t first = 0, last = 0;
-  auto unsatisfiable = [&] {
-    return Status::InvalidArgument("The requested range is not satisfiable").With(R::kInvalidRange);
-  };
-  if (a.empty()) {  // suffix: last n bytes
-    uint64_t n = 0;
-    if (!num(b, &n)) return std::optional<ByteRange>();
-    if (n == 0 || size == 0) return unsatisfiable();
-    n = std::min(n, size);
-    return std::optional<ByteRange>(ByteRange{size - n, n});
-  }
-  if (!num(a, &first)) return std::optional<ByteRange>();
-  if (b.empty()) {
-    last = size == 0 ? 0 : size - 1;
-  } else {
-    if (!num(b, &last) || last < first) return std::optional<ByteRange>();
-    if (size > 0) last = std::min(last, size - 1);
-  }
-  if (first >= size) return unsatisfiable();
-  return std::optional<ByteRange>(ByteRange{first, last - first + 1});
-}
-
 class ReaderSource : public BodySource {
  public:
   ReaderSource(std::unique_ptr<ObjectReader> reader, uint64_t offset, uint64_t length)
@@ -284,7 +241,7 @@ class ReaderSource : public BodySource {
 // ---- request metrics and the failure log line ----
 
 // Operations are counted by S3Op; requests that never got routed as "unknown".
-constexpr size_t kUnknownOp = static_cast<size_t>(S3Op::kGetObjectTagging) + 1;
+constexpr size_t kUnknownOp = static_cast<size_t>(S3Op::kIpfsGateway) + 1;
 constexpr size_t kOpSlots = kUnknownOp + 1;
 
 class RequestMetrics {
@@ -505,7 +462,7 @@ class Exchange final : public S3Exchange {
       // Rejected before routing (authentication runs first): route now, for the labels only.
       auto query = ParseQuery(SplitRequestTarget(head_.target).raw_query);
       if (query.ok()) {
-        auto route = RouteRequest(head_, *query, RouterOptions{options_.domain});
+        auto route = RouteRequest(head_, *query, RouterOpts());
         if (route.ok()) {
           route_ = std::move(*route);
           routed_ = true;
@@ -547,8 +504,7 @@ class Exchange final : public S3Exchange {
       access_key_ = verified_->access_key;
     }
     // Routing.
-    RouterOptions ro{options_.domain};
-    auto route = RouteRequest(head_, query_, ro);
+    auto route = RouteRequest(head_, query_, RouterOpts());
     if (!route.ok()) return Error(route.status());
     route_ = std::move(*route);
     routed_ = true;
@@ -578,6 +534,13 @@ class Exchange final : public S3Exchange {
     return std::nullopt;
   }
 
+  RouterOptions RouterOpts() const {
+    RouterOptions ro;
+    ro.domain = options_.domain;
+    ro.gateway = options_.gateway != GatewayMode::kOff;
+    return ro;
+  }
+
   int64_t Now() const {
     if (options_.now_s) return options_.now_s();
     return std::chrono::duration_cast<std::chrono::seconds>(
@@ -592,6 +555,14 @@ class Exchange final : public S3Exchange {
   }
 
   Status Authorise() {
+    if (route_.op == S3Op::kIpfsGateway) {
+      // Any known key (the signature is verified already); anonymous only when public. Blocks
+      // are served by CID whatever bucket holds them: a CID is the capability (SEMANTICS.md).
+      if (access_key_.empty() && options_.gateway != GatewayMode::kPublic)
+        return Status::InvalidArgument("Access Denied: the IPFS gateway needs a signed request")
+            .With(R::kAccessDenied);
+      return Status::OK();
+    }
     if (route_.op == S3Op::kListBuckets) {
       if (access_key_.empty()) return Status::InvalidArgument("Access Denied").With(R::kAccessDenied);
       return Status::OK();
@@ -599,6 +570,11 @@ class Exchange final : public S3Exchange {
     auto bucket = store_->HeadBucket(route_.bucket);
     if (route_.op == S3Op::kCreateBucket) {
       if (access_key_.empty()) return Status::InvalidArgument("Access Denied").With(R::kAccessDenied);
+      if (options_.gateway != GatewayMode::kOff && route_.bucket == kGatewayBucket) {
+        return Status::InvalidArgument("The bucket name ipfs is reserved for the IPFS gateway "
+                                       "(/ipfs/CID) while it is enabled (--gateway)")
+            .With(R::kInvalidBucketName);
+      }
       if (bucket.ok()) {
         std::string owner = bucket->owner.empty() ? keys_->default_key() : bucket->owner;
         if (owner == access_key_) {
@@ -612,6 +588,13 @@ class Exchange final : public S3Exchange {
     }
     if (!bucket.ok()) {
       if (bucket.status().reason() == R::kNoSuchBucket || bucket.status().IsNotFound()) {
+        // /ipfs/X where X is not a CID, and no bucket "ipfs": a gateway request with a bad CID.
+        if (options_.gateway != GatewayMode::kOff && route_.bucket == kGatewayBucket &&
+            !route_.key.empty() && (head_.method == "GET" || head_.method == "HEAD")) {
+          std::string seg = route_.key.substr(0, route_.key.find('/'));
+          return Status::InvalidArgument("invalid CID \"" + seg + "\" in an /ipfs/ path: " +
+                                         Cid::Parse(seg).status().message());
+        }
         return Status::NotFound("The specified bucket does not exist").With(R::kNoSuchBucket);
       }
       return bucket.status();
@@ -840,6 +823,7 @@ class Exchange final : public S3Exchange {
         return Ok(204);
       }
       case S3Op::kListParts: return ListParts();
+      case S3Op::kIpfsGateway: return Gateway();
       case S3Op::kGetObjectTagging: {
         // s3xfs stores no tags: an existing object has an empty TagSet (as on S3).
         auto info = store_->Head(route_.bucket, route_.key);
@@ -851,6 +835,35 @@ class Exchange final : public S3Exchange {
       }
     }
     return Error(Err(R::kNotImplemented, "operation not implemented"));
+  }
+
+  Response Gateway() {
+    SplitTarget t = SplitRequestTarget(head_.target);
+    GatewayRequest gr;
+    gr.method = head_.method;
+    gr.raw_path = t.raw_path;
+    gr.raw_query = t.raw_query;
+    gr.query = query_;
+    gr.headers = &head_.headers;
+    Response r = ServeGateway(store_->blocks(), gr);
+    r.headers.Add("x-amz-request-id", request_id_);
+    if (r.status >= 400) {
+      error_code_ = GatewayCode(r.status);
+      error_message_ = r.body.substr(0, r.body.find('\n'));
+    }
+    return r;
+  }
+
+  static std::string_view GatewayCode(int status) {
+    switch (status) {
+      case 400: return "BadRequest";
+      case 404: return "NotFound";
+      case 416: return "InvalidRange";
+      case 501: return "NotImplemented";
+      case 502: return "BadGateway";
+      case 504: return "GatewayTimeout";
+      default: return "InternalError";
+    }
   }
 
   Response ListBuckets() {
@@ -1222,7 +1235,7 @@ class Exchange final : public S3Exchange {
     Response r;
     AddObjectHeaders(info, &r.headers);
     if (const std::string* range = head_.headers.Find("range")) {
-      auto parsed = ParseRange(*range, info.size);
+      auto parsed = ParseByteRange(*range, info.size);
       if (!parsed.ok()) {
         Response e = Error(parsed.status());
         e.headers.Add("Content-Range", "bytes */" + std::to_string(info.size));

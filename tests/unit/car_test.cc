@@ -2,6 +2,8 @@
 
 #include "s3xfs/blockstore/memory.h"
 #include "s3xfs/cas/car.h"
+#include "s3xfs/cas/car_stream.h"
+#include "s3xfs/cas/directory.h"
 #include "s3xfs/cas/dag_builder.h"
 #include "s3xfs/cas/dag_reader.h"
 #include "testutil.h"
@@ -132,6 +134,107 @@ TEST(Car, TruncatedAndCorruptedCarsAreRejected) {
   Bytes huge = EncodeCarHeader(std::span<const Cid>(&d.root, 1));
   for (uint8_t b : {0xff, 0xff, 0xff, 0xff, 0x0f}) huge.push_back(b);
   EXPECT_TRUE(drain(huge).IsCorruption());
+}
+
+// ---- CarStream: the pull-based export ----
+
+Bytes Drain(CarStream* s, size_t step, Status* end = nullptr) {
+  Bytes out;
+  std::vector<uint8_t> buf(step);
+  for (;;) {
+    auto n = s->Read(buf);
+    if (!n.ok()) {
+      if (end) *end = n.status();
+      return out;
+    }
+    if (*n == 0) return out;
+    out.insert(out.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+  }
+}
+
+TEST(CarStream, SameBytesAsExportCarForAnyReadSize) {
+  MemoryBlockStore store;
+  auto put = [&](const Block& b) { return store.Put(b.cid, b.data); };
+  Bytes data = testing::ChaCha("stream", 3 * 262144 + 9);
+  auto file = ComputeFileRoot(data, DagOptions::KuboV1(),
+                              [&](const Cid& c, ByteView b, bool) { return store.Put(c, b); });
+  // The same file twice and a second directory holding it again: shared blocks, written once.
+  auto sub = BuildDirectory({{"again", file->cid, file->dag_size}}, 1, put);
+  auto dir = BuildDirectory({{"a", file->cid, file->dag_size}, {"b", file->cid, file->dag_size},
+                             {"sub", sub->cid, sub->tsize}}, 1, put);
+  Bytes want;
+  ASSERT_TRUE(ExportCar(&store, std::span<const Cid>(&dir->cid, 1), [&](ByteView b) {
+    want.insert(want.end(), b.begin(), b.end());
+    return Status::OK();
+  }).ok());
+  for (size_t step : {1, 7, 4096, 1 << 20}) {
+    for (size_t batch : {1, 16}) {
+      auto s = CarStream::Open(&store, dir->cid, *store.Get(dir->cid), DagScope::kAll, {}, batch);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      EXPECT_EQ(Drain(s->get(), step), want) << "step " << step << " batch " << batch;
+    }
+  }
+}
+
+TEST(CarStream, PrefixScopesAndIdentityBlocks) {
+  MemoryBlockStore store;
+  auto put = [&](const Block& b) { return store.Put(b.cid, b.data); };
+  Bytes data = testing::ChaCha("scopes", 2 * 262144);
+  auto file = ComputeFileRoot(data, DagOptions::KuboV1(),
+                              [&](const Cid& c, ByteView b, bool) { return store.Put(c, b); });
+  // An identity CID ("inline" bytes) as a directory entry: walked, never written.
+  Bytes mh = {0x00, 0x05, 'h', 'e', 'l', 'l', 'o'};
+  Cid inline_cid = Cid::V1(Codec::kRaw, mh);
+  auto dir = BuildDirectory({{"f", file->cid, file->dag_size}, {"inline", inline_cid, 5}}, 1, put);
+  auto top = BuildDirectory({{"dir", dir->cid, dir->tsize}}, 1, put);
+
+  auto blocks_of = [](const Bytes& car) {
+    std::vector<Cid> out;
+    size_t pos = 0;
+    CarReader r([&](uint8_t* buf, size_t n) -> Result<size_t> {
+      size_t k = std::min(n, car.size() - pos);
+      std::copy(car.begin() + static_cast<std::ptrdiff_t>(pos),
+                car.begin() + static_cast<std::ptrdiff_t>(pos + k), buf);
+      pos += k;
+      return k;
+    });
+    EXPECT_TRUE(r.ReadHeader().ok());
+    for (;;) {
+      auto b = r.Next();
+      EXPECT_TRUE(b.ok());
+      if (!b.ok() || !b->has_value()) return out;
+      out.push_back((*b)->cid);
+    }
+  };
+  auto stream = [&](DagScope scope, std::vector<Cid> prefix) {
+    auto s = CarStream::Open(&store, dir->cid, *store.Get(dir->cid), scope, std::move(prefix));
+    EXPECT_TRUE(s.ok());
+    return blocks_of(Drain(s->get(), 1000));
+  };
+  std::vector<Cid> all = stream(DagScope::kAll, {top->cid});
+  ASSERT_EQ(all.size(), 1u + 1u + 3u);  // top (prefix), dir, the file root and its 2 leaves
+  EXPECT_EQ(all[0], top->cid);
+  EXPECT_EQ(all[1], dir->cid);
+  EXPECT_EQ(all[2], file->cid);
+  EXPECT_EQ(std::count(all.begin(), all.end(), inline_cid), 0);
+  EXPECT_EQ(stream(DagScope::kEntity, {}), std::vector<Cid>{dir->cid});  // a basic directory
+  EXPECT_EQ(stream(DagScope::kBlock, {top->cid}), (std::vector<Cid>{top->cid, dir->cid}));
+  // An identity root: a header naming it, no blocks.
+  auto id = CarStream::Open(&store, inline_cid, ToBytes("hello"), DagScope::kAll, {});
+  ASSERT_TRUE(id.ok());
+  EXPECT_TRUE(blocks_of(Drain(id->get(), 64)).empty());
+  // dag-cbor cannot be walked: NotSupported up front.
+  Cid cbor = Cid::Compute(1, Codec::kDagCbor, Bytes{0xa0});
+  EXPECT_EQ(CarStream::Open(&store, cbor, Bytes{0xa0}, DagScope::kAll, {}).status().code(),
+            Status::Code::kNotSupported);
+  EXPECT_TRUE(CarStream::Open(&store, cbor, Bytes{0xa0}, DagScope::kBlock, {}).ok());
+  // A block missing mid-way: the stream fails, it does not end as if complete.
+  auto links = BlockLinks(file->cid, *store.Get(file->cid));
+  ASSERT_TRUE(store.Delete((*links)[1]).ok());
+  auto broken = CarStream::Open(&store, dir->cid, *store.Get(dir->cid), DagScope::kAll, {});
+  Status end;
+  Drain(broken->get(), 100, &end);
+  EXPECT_TRUE(end.IsNotFound()) << end.ToString();
 }
 
 }  // namespace

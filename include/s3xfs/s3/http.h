@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -55,6 +56,16 @@ bool PercentDecode(std::string_view text, std::string* out, bool plus_is_space);
 // kept when !encode_slash. This is what SigV4 canonicalisation and encoding-type=url use.
 std::string UriEncode(std::string_view text, bool encode_slash);
 
+// A single "Range: bytes=..." header value against an entity of `size` bytes (RFC 9110 §14.1.2):
+// first-last, first- and -suffix forms. nullopt when there is no usable range (another unit, a
+// list of ranges, a malformed value): serve the whole entity. InvalidArgument with
+// Reason::kInvalidRange (416) when the range is well formed but not satisfiable.
+struct ByteRange {
+  uint64_t first = 0;
+  uint64_t length = 0;
+};
+Result<std::optional<ByteRange>> ParseByteRange(std::string_view value, uint64_t size);
+
 // Streams a response body: the server pulls until Read returns 0.
 class BodySource {
  public:
@@ -71,6 +82,11 @@ struct Response {
   std::string body;
   std::unique_ptr<BodySource> stream;
   uint64_t content_length = 0;  // for stream; for `body` it is body.size()
+  // A stream whose length is not known up front (a CAR export): read until Read returns 0 and
+  // sent with chunked transfer coding (HTTP/1.0: until the connection closes); content_length
+  // is ignored and a HEAD reply carries no Content-Length. An error of Read cuts the
+  // connection before the last chunk, so the client sees a truncated message.
+  bool chunked = false;
   // HEAD and 304: send Content-Length (of the entity) without a body.
   bool head_only = false;
   // Close the connection after this response (the request body was not read to its end).

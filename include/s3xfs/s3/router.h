@@ -37,6 +37,9 @@ enum class S3Op {
   // GET /b/k?tagging: s3xfs keeps no tags, so always an empty TagSet (aws cli asks for the
   // source's tags before every multipart copy: `aws s3 cp s3://... s3://...` above 8 MiB).
   kGetObjectTagging,
+  // GET|HEAD /ipfs/{cid}[/path] with the gateway enabled (RouterOptions::gateway): the IPFS
+  // gateway (gateway.h), not an S3 operation. bucket and key are empty.
+  kIpfsGateway,
 };
 std::string_view OpName(S3Op op);
 
@@ -49,6 +52,10 @@ struct Route {
 struct RouterOptions {
   // Virtual-host style: "Host: BUCKET.domain[:port]" names the bucket. Empty: path style only.
   std::string domain;
+  // The IPFS gateway is enabled: a path-style request whose path is /ipfs/{cid}[/...] (the first
+  // segment parses as a CID, see IsGatewayPath) is kIpfsGateway for GET and HEAD and
+  // MethodNotAllowed for other methods, instead of an operation on the bucket "ipfs".
+  bool gateway = false;
 };
 
 // Errors: NotImplemented for sub-resources s3xfs does not serve (?acl, ?policy, ?tagging other

@@ -23,6 +23,7 @@
 #include "s3xfs/base/status.h"
 #include "s3xfs/core/object_store.h"
 #include "s3xfs/s3/credentials.h"
+#include "s3xfs/s3/gateway.h"
 #include "s3xfs/s3/http.h"
 
 namespace s3xfs::s3 {
@@ -35,6 +36,9 @@ struct S3ServiceOptions {
   size_t max_xml_bytes = 1 << 20;
   uint64_t max_put_size = 5ull << 30;  // single PUT / part (S3: 5 GiB)
   size_t response_chunk = 1 << 20;     // GET streaming granularity
+  // The IPFS gateway on /ipfs/{cid} (gateway.h) and who may use it. Off here; the daemons
+  // default to kSigned (--gateway). While it is on, CreateBucket "ipfs" is refused.
+  GatewayMode gateway = GatewayMode::kOff;
 };
 
 // What the server reports about one request once its response is done (S3Exchange::Done).
