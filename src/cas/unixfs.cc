@@ -196,6 +196,7 @@ struct ShardWalker {
   BlockSource* source;
   const std::function<Status(const DirEntry&)>& fn;
   size_t batch;
+  const BlockVisitor& on_block;
   std::vector<int> path;  // bucket index taken at each level above the current shard
 
   Status Walk(const Decoded& d, const Hamt& h) {
@@ -227,6 +228,7 @@ struct ShardWalker {
           ++next_sub;
           if (!b.ok()) return b.status();
           S3XFS_ASSIGN_OR_RETURN(Decoded sub, Decode(sub_cid, *b));
+          if (on_block) on_block(sub_cid, b->size());
           b = Bytes();
           S3XFS_ASSIGN_OR_RETURN(Hamt sh, ReadSubShard(sub, h));
           path.push_back(h.occupied[i]);
@@ -333,16 +335,18 @@ Result<UnixfsNode> StatNode(BlockSource* source, const Cid& cid) {
 }
 
 Status ForEachDirectoryEntry(BlockSource* source, const Cid& dir,
-                             const std::function<Status(const DirEntry&)>& fn, size_t batch) {
+                             const std::function<Status(const DirEntry&)>& fn, size_t batch,
+                             const BlockVisitor& on_block) {
   S3XFS_ASSIGN_OR_RETURN(Decoded d, Fetch(source, dir));
   S3XFS_RETURN_IF_ERROR(RequireDirectory(d));
+  if (on_block) on_block(dir, d.node.block_size);
   if (d.node.kind == UnixfsKind::kDirectory) {
     S3XFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, BasicEntries(d));
     for (const DirEntry& e : entries) S3XFS_RETURN_IF_ERROR(fn(e));
     return Status::OK();
   }
   S3XFS_ASSIGN_OR_RETURN(Hamt h, ReadShard(d));
-  ShardWalker w{source, fn, std::max<size_t>(batch, 1), {}};
+  ShardWalker w{source, fn, std::max<size_t>(batch, 1), on_block, {}};
   return w.Walk(d, h);
 }
 

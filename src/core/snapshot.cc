@@ -16,6 +16,7 @@
 #include "s3xfs/cas/dag_reader.h"
 #include "s3xfs/cas/dagpb.h"
 #include "s3xfs/cas/directory.h"
+#include "s3xfs/cas/unixfs.h"
 
 namespace s3xfs {
 
@@ -142,50 +143,6 @@ Result<Bytes> FetchBlock(BlockSource* src, const Cid& cid) {
   return std::move(got[0]);
 }
 
-struct NodeView {
-  PbNode pb;
-  UnixfsData fs;
-};
-
-Result<NodeView> FetchUnixfs(BlockSource* src, const Cid& cid, Bytes* raw = nullptr) {
-  S3XFS_ASSIGN_OR_RETURN(Bytes block, FetchBlock(src, cid));
-  NodeView v;
-  S3XFS_ASSIGN_OR_RETURN(v.pb, DecodePbNode(block));
-  if (!v.pb.data) return Status::Corruption(cid.ToString() + ": dag-pb node without UnixFS data");
-  S3XFS_ASSIGN_OR_RETURN(v.fs, DecodeUnixfs(*v.pb.data));
-  if (raw) *raw = std::move(block);
-  return v;
-}
-
-// Entries of a basic or HAMT-sharded directory whose root node is `v`; every block read is
-// reported to `seen` (cid, size).
-Status DirEntries(BlockSource* src, const Cid& cid, const NodeView& v, std::vector<DirEntry>* out,
-                  const std::function<void(const Cid&, uint64_t)>& seen, int depth = 0) {
-  if (v.fs.type == UnixfsType::kDirectory) {
-    for (const PbLink& l : v.pb.links)
-      out->push_back(DirEntry{l.name.value_or(""), l.hash, l.tsize.value_or(0)});
-    return Status::OK();
-  }
-  if (v.fs.type != UnixfsType::kHamtShard)
-    return Status::InvalidArgument(cid.ToString() + " is not a UnixFS directory");
-  if (depth > 8) return Status::Corruption(cid.ToString() + ": HAMT deeper than 8 levels");
-  for (const PbLink& l : v.pb.links) {
-    const std::string name = l.name.value_or("");
-    if (name.size() < 2) return Status::Corruption(cid.ToString() + ": bad HAMT link name");
-    if (name.size() > 2) {
-      out->push_back(DirEntry{name.substr(2), l.hash, l.tsize.value_or(0)});
-      continue;
-    }
-    Bytes raw;
-    S3XFS_ASSIGN_OR_RETURN(NodeView sub, FetchUnixfs(src, l.hash, &raw));
-    seen(l.hash, raw.size());
-    if (sub.fs.type != UnixfsType::kHamtShard)
-      return Status::Corruption(l.hash.ToString() + ": HAMT sub-shard is not a shard");
-    S3XFS_RETURN_IF_ERROR(DirEntries(src, l.hash, sub, out, seen, depth + 1));
-  }
-  return Status::OK();
-}
-
 // A file DAG's blocks as the ledger records them.
 struct FileDag {
   DagRoot root;
@@ -272,48 +229,30 @@ struct TreeEntry {
 };
 
 Status WalkTree(BlockSource* src, const Cid& dir, const std::string& prefix,
-                std::vector<TreeEntry>* out, const std::function<void(const Cid&, uint64_t)>& seen,
-                int depth) {
+                std::vector<TreeEntry>* out, const BlockVisitor& seen, int depth) {
   if (depth > 512) return Status::Corruption("directory tree deeper than 512 levels");
-  if (dir.codec() != Codec::kDagPb)
-    return Status::InvalidArgument(dir.ToString() + " is not a UnixFS directory");
-  Bytes raw;
-  S3XFS_ASSIGN_OR_RETURN(NodeView v, FetchUnixfs(src, dir, &raw));
-  seen(dir, raw.size());
   std::vector<DirEntry> entries;
-  S3XFS_RETURN_IF_ERROR(DirEntries(src, dir, v, &entries, seen));
+  S3XFS_RETURN_IF_ERROR(ForEachDirectoryEntry(src, dir, [&](const DirEntry& e) {
+    entries.push_back(e);
+    return Status::OK();
+  }, 16, seen));
   std::sort(entries.begin(), entries.end(),
             [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
   if (entries.empty() && !prefix.empty()) out->back().empty_dir = true;
   for (const DirEntry& e : entries) {
-    if (e.name.empty() || e.name == "." || e.name == ".." || e.name.find('/') != std::string::npos)
-      return Status::Corruption(dir.ToString() + ": invalid entry name \"" + e.name + "\"");
     const std::string path = prefix + e.name;
-    if (e.cid.codec() == Codec::kRaw) {
+    S3XFS_ASSIGN_OR_RETURN(UnixfsNode n, StatNode(src, e.cid));
+    if (n.is_file()) {
       out->push_back(TreeEntry{path, InodeKind::kFile, e.cid, "", false});
-      continue;
-    }
-    Bytes child_raw;
-    S3XFS_ASSIGN_OR_RETURN(NodeView c, FetchUnixfs(src, e.cid, &child_raw));
-    switch (c.fs.type) {
-      case UnixfsType::kDirectory:
-      case UnixfsType::kHamtShard:
-        out->push_back(TreeEntry{path + "/", InodeKind::kDirectory, e.cid, "", false});
-        S3XFS_RETURN_IF_ERROR(WalkTree(src, e.cid, path + "/", out, seen, depth + 1));
-        break;
-      case UnixfsType::kSymlink: {
-        Bytes t = c.fs.data.value_or(Bytes());
-        out->push_back(TreeEntry{path, InodeKind::kSymlink, e.cid, std::string(t.begin(), t.end()),
-                                 false});
-        seen(e.cid, child_raw.size());
-        break;
-      }
-      case UnixfsType::kFile:
-      case UnixfsType::kRaw:
-        out->push_back(TreeEntry{path, InodeKind::kFile, e.cid, "", false});
-        break;
-      default:
-        return Status::NotSupported(path + ": UnixFS metadata nodes are not restored");
+    } else if (n.is_directory()) {
+      out->push_back(TreeEntry{path + "/", InodeKind::kDirectory, e.cid, "", false});
+      S3XFS_RETURN_IF_ERROR(WalkTree(src, e.cid, path + "/", out, seen, depth + 1));
+    } else if (n.kind == UnixfsKind::kSymlink) {
+      out->push_back(TreeEntry{path, InodeKind::kSymlink, e.cid, n.symlink_target, false});
+      seen(e.cid, n.block_size);
+    } else {
+      return Status::NotSupported(path + ": " + e.cid.ToString() +
+                                  " is neither a UnixFS file, directory nor symlink");
     }
   }
   return Status::OK();
@@ -334,15 +273,14 @@ struct Manifest {
 // snapshot header). With !all, only the header line is read. Corruption for a manifest whose
 // object lines are not JSON.
 Result<std::optional<Manifest>> ReadManifest(BlockSource* src, const Cid& root, bool all) {
-  if (root.codec() != Codec::kDagPb) return std::optional<Manifest>();
-  auto v = FetchUnixfs(src, root);
-  if (!v.ok()) {
-    if (v.status().code() == Status::Code::kCorruption) return std::optional<Manifest>();
-    return v.status();
+  auto n = StatNode(src, root);
+  if (!n.ok()) {
+    if (n.status().code() == Status::Code::kCorruption) return std::optional<Manifest>();
+    return n.status();
   }
-  if (v->fs.type != UnixfsType::kDirectory) return std::optional<Manifest>();
+  if (n->kind != UnixfsKind::kDirectory) return std::optional<Manifest>();
   Manifest m;
-  for (const PbLink& l : v->pb.links)
+  for (const PbLink& l : n->links)
     m.top[l.name.value_or("")] = DirEntry{l.name.value_or(""), l.hash, l.tsize.value_or(0)};
   if (!m.top.count(kMetaName) || !m.top.count(kTreeName)) return std::optional<Manifest>();
   std::string text;

@@ -75,8 +75,12 @@ Result<UnixfsNode> StatNode(BlockSource* source, const Cid& cid);
 // Entry names of a HAMT are given without their bucket label. Sub-shards are fetched `batch` at a
 // time per shard, so memory is bounded by the shard depth times `batch` blocks.
 // InvalidArgument (with Reason::kNotDirectory) when `dir` is not a directory.
+// `on_block`, when given, is told of every block read (the directory block, then each
+// sub-shard) with its size: what a caller that keeps the whole DAG (a pin) needs.
+using BlockVisitor = std::function<void(const Cid& cid, uint64_t block_size)>;
 Status ForEachDirectoryEntry(BlockSource* source, const Cid& dir,
-                             const std::function<Status(const DirEntry&)>& fn, size_t batch = 16);
+                             const std::function<Status(const DirEntry&)>& fn, size_t batch = 16,
+                             const BlockVisitor& on_block = {});
 
 // The entry called `name` in directory `dir`, or std::nullopt when there is none. A HAMT lookup
 // fetches only the shards on the name's hash path. `visited`, when given, receives the CID of
