@@ -49,7 +49,9 @@ struct ObjectStoreOptions {
   // passed to Open is the local write-back copy (normally a TieredStore over both), commits
   // queue their new blocks in the ledger, and a background thread uploads them (leaves and
   // nodes), then drops the references of blocks GC forgot. Acknowledged writes never wait for
-  // the remote; a restart resumes the queue. Not owned; must outlive the store.
+  // the remote; a restart resumes the queue. A remote that pins roots (BlockStore::pins_roots,
+  // Kubo) instead gets one recursive pin per object root, once the root's blocks are uploaded,
+  // and is never asked to delete blocks. Not owned; must outlive the store.
   BlockStore* remote = nullptr;
   // How often the upload thread looks for new work when idle.
   std::chrono::milliseconds remote_poll{std::chrono::milliseconds(200)};
@@ -61,10 +63,13 @@ struct RemoteStatus {
   std::string remote;              // Describe() of the remote store
   bool healthy = true;             // the last upload/delete or health check succeeded
   std::string last_error;          // why not, when !healthy
+  bool pins_roots = false;         // the remote keeps one pin per object root (Kubo)
   RemoteQueueStats queue;          // what is still to do (from the ledger)
   uint64_t uploaded_blocks = 0;    // since the store was opened
   uint64_t uploaded_bytes = 0;
   uint64_t deleted_blocks = 0;
+  uint64_t pinned_roots = 0;       // pins added (or moved) since the store was opened
+  uint64_t unpinned_roots = 0;
   int64_t last_upload_ns = 0;      // 0: none yet
 };
 
@@ -308,7 +313,8 @@ class ObjectStore {
     uint64_t blocks = 0, bytes = 0;
   };
   virtual Result<StoredBlocks> CountStoredBlocks() = 0;
-  // Waits until the upload queue is empty or `timeout` passed; Timeout with what is left.
+  // Waits until the upload queue is empty (and, on a remote that pins roots, no root waits for
+  // its pin) or `timeout` passed; Timeout with what is left.
   virtual Status WaitUploaded(std::chrono::milliseconds timeout) = 0;
   virtual const DagOptions& dag_options() const = 0;
 };
