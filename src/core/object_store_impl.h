@@ -89,7 +89,7 @@ struct BuiltContent {
 class RemoteSync {
  public:
   RemoteSync(Ledger* ledger, BlockStore* blocks, BlockStore* remote, InflightBlocks* inflight,
-             std::chrono::milliseconds poll);
+             std::chrono::milliseconds poll, std::chrono::milliseconds pin_retry);
   ~RemoteSync();
   // Turns queue tracking on and starts the thread. A data directory seeing this remote for the
   // first time (or a different one) queues every block it knows.
@@ -111,6 +111,7 @@ class RemoteSync {
   BlockStore* remote_;
   InflightBlocks* inflight_;
   std::chrono::milliseconds poll_;
+  int64_t pin_retry_ns_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -10,7 +10,6 @@ namespace {
 constexpr size_t kUploadBatch = 64;             // blocks per round (16 MiB of 256 KiB leaves)
 constexpr size_t kDeleteBatch = 256;
 constexpr size_t kPinBatch = 64;                // pin tasks looked at per round
-constexpr int64_t kPinRetryNs = 60'000'000'000;  // one root's pin failed: retry in a minute
 constexpr auto kMinBackoff = std::chrono::milliseconds(500);
 constexpr auto kMaxBackoff = std::chrono::seconds(10);
 constexpr auto kHealthEvery = std::chrono::seconds(5);
@@ -33,8 +32,10 @@ std::string Mib(uint64_t bytes) {
 }  // namespace
 
 RemoteSync::RemoteSync(Ledger* ledger, BlockStore* blocks, BlockStore* remote,
-                       InflightBlocks* inflight, std::chrono::milliseconds poll)
-    : ledger_(ledger), blocks_(blocks), remote_(remote), inflight_(inflight), poll_(poll) {}
+                       InflightBlocks* inflight, std::chrono::milliseconds poll,
+                       std::chrono::milliseconds pin_retry)
+    : ledger_(ledger), blocks_(blocks), remote_(remote), inflight_(inflight), poll_(poll),
+      pin_retry_ns_(std::chrono::duration_cast<std::chrono::nanoseconds>(pin_retry).count()) {}
 
 RemoteSync::~RemoteSync() {
   {
@@ -256,8 +257,8 @@ Result<bool> RemoteSync::PinSome() {
       const bool missing = task.pin && st.code() == Status::Code::kNotFound;
       uint64_t requeued = 0;
       S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
-        if (!missing) return t.DeferPin(task.root, Now() + kPinRetryNs);
-        S3XFS_ASSIGN_OR_RETURN(requeued, t.RequeueBlocksOf(task.root, Now() + kPinRetryNs));
+        if (!missing) return t.DeferPin(task.root, Now() + pin_retry_ns_);
+        S3XFS_ASSIGN_OR_RETURN(requeued, t.RequeueBlocksOf(task.root, Now() + pin_retry_ns_));
         return Status::OK();
       }));
       S3XFS_LOG(kWarning) << "remote " << remote_->Describe() << ": "
@@ -265,7 +266,7 @@ Result<bool> RemoteSync::PinSome() {
                           << " failed: " << st.message()
                           << (missing ? "; its " + std::to_string(requeued) +
                                             " blocks are uploaded again, then the pin is retried"
-                                      : "; retried in a minute");
+                                      : "; retried later");
       worked = true;
       continue;
     }
@@ -318,7 +319,7 @@ Status RemoteSync::WaitUploaded(std::chrono::milliseconds timeout) {
 
 Status ObjectStoreImpl::StartRemote() {
   remote_ = std::make_unique<RemoteSync>(ledger_.get(), blocks_, opt_.remote, &inflight_,
-                                         opt_.remote_poll);
+                                         opt_.remote_poll, opt_.remote_pin_retry);
   return remote_->Start();
 }
 

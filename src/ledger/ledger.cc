@@ -512,8 +512,10 @@ class TxnImpl final : public LedgerTxn {
     return out;
   }
   Status PinDone(const Cid& root, const std::optional<Cid>& replaced) override {
-    PREP(u, "UPDATE remote_pins SET pinned=1, replaces=NULL WHERE cid=?");
-    u->BindBlob(1, root.binary());
+    // A root forgotten while its pin was on the way comes back as pinned and unused (an unpin).
+    PREP(u, "INSERT INTO remote_pins(cid, refs, pinned, replaces, queued_ns) VALUES (?,0,1,NULL,?) "
+            "ON CONFLICT(cid) DO UPDATE SET pinned=1, replaces=NULL");
+    u->BindBlob(1, root.binary()).Bind(2, txn_ns_);
     S3XFS_RETURN_IF_ERROR(u->Exec());
     if (replaced) S3XFS_RETURN_IF_ERROR(UnpinDone(*replaced));
     // Unused again meanwhile: now pinned, so it needs an unpin.

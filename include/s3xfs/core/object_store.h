@@ -55,6 +55,9 @@ struct ObjectStoreOptions {
   BlockStore* remote = nullptr;
   // How often the upload thread looks for new work when idle.
   std::chrono::milliseconds remote_poll{std::chrono::milliseconds(200)};
+  // A root pin that failed for a reason of its own (not the node being down) is tried again
+  // this much later (after its blocks were uploaded again, when the node lacked some).
+  std::chrono::milliseconds remote_pin_retry{std::chrono::minutes(1)};
 };
 
 // The upload queue to the remote block store (ObjectStoreOptions::remote).
