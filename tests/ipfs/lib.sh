@@ -8,7 +8,7 @@
 #   require_jsipfs               # SKIP (77) when node or tools/jsipfs/node_modules is missing
 #   start_jsipfs "$TMP/ipfs"     # init (first time) and start; sets JSIPFS_DIR, JSIPFS_PORT,
 #                                # JSIPFS_API (http://127.0.0.1:PORT/api/v0), JSIPFS_PID
-#   jsipfs_cli cat CID           # the jsipfs CLI, against the running daemon (IPFS_PATH)
+#   jsipfs_cli cat CID           # the jsipfs CLI, against the running daemon (slow: ~5 s a call)
 #   jsipfs_rpc pin/ls type=recursive   # POST $JSIPFS_API/pin/ls?type=recursive, body on stdout
 #   kill_jsipfs                  # SIGKILL (an outage); stop_jsipfs: SIGTERM, then SIGKILL
 #   start_jsipfs "$TMP/ipfs"     # again: same repo, same port (a mount's kubo:// URL stays valid)
@@ -36,9 +36,13 @@ _jsipfs_node() {
     node "$JSIPFS_BIN" "$@"
 }
 
-# jsipfs_cli ARGS...: the jsipfs command line on the test's repo (talks to the running daemon
-# through the repo's api file).
-jsipfs_cli() { _jsipfs_node "$@"; }
+# jsipfs_cli ARGS...: the jsipfs command line, against the running daemon. (It is given the API
+# as a URL: under Node 20 the CLI fails with "Invalid URL" on the multiaddr the daemon writes
+# to the repo's api file.)
+jsipfs_cli() {
+  [[ -n "$JSIPFS_PID" ]] || fail "jsipfs_cli: no js-ipfs daemon runs"
+  _jsipfs_node --api "http://127.0.0.1:$JSIPFS_PORT" "$@"
+}
 
 # jsipfs_rpc COMMAND [QUERY...]: one RPC call (POST), the body on stdout; fails on HTTP >= 400.
 jsipfs_rpc() {
@@ -86,11 +90,16 @@ EOF
   JSIPFS_PORT=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Addresses"]["API"].split("/")[4])' "$JSIPFS_DIR/config")
   JSIPFS_API="http://127.0.0.1:$JSIPFS_PORT/api/v0"
   # A daemon killed with SIGKILL leaves its lock and api file behind.
-  rm -f "$JSIPFS_DIR/repo.lock" "$JSIPFS_DIR/api"
+  rm -rf "$JSIPFS_DIR/repo.lock" "$JSIPFS_DIR/api"  # the lock is a directory
   local log="$JSIPFS_DIR.log" from i
   touch "$log"
   from=$(($(wc -c <"$log") + 1))
-  _jsipfs_node daemon --offline >>"$log" 2>&1 &
+  # exec: $! is the node process itself, so killing it stops the daemon.
+  (
+    export IPFS_PATH="$JSIPFS_DIR"
+    export NODE_OPTIONS="--require $JSIPFS_HOME/polyfill.cjs${NODE_OPTIONS:+ $NODE_OPTIONS}"
+    exec node "$JSIPFS_BIN" daemon --offline
+  ) >>"$log" 2>&1 &
   JSIPFS_PID=$!
   if [[ "$(trap -p EXIT)" != *jsipfs_cleanup* ]]; then
     local prev
