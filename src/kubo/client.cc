@@ -47,14 +47,22 @@ std::string Q(const std::string& v) {
   return out;
 }
 
+// A piece of a node's answer for an error message: one line, bounded.
+std::string Snippet(std::string_view body, size_t limit = 200) {
+  std::string out(body.substr(0, limit));
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  return out;
+}
+
 std::string Ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
 
 // The node's error text: {"Message": ...} (Kubo, js-ipfs), else the body itself.
 std::string ErrorMessage(const HttpResponse& r) {
   auto j = Json::Parse(r.body);
-  if (j.ok() && (*j)["Message"].is_string()) return (*j)["Message"].str();
-  std::string body = r.body.substr(0, 300);
-  std::replace(body.begin(), body.end(), '\n', ' ');
+  if (j.ok() && (*j)["Message"].is_string()) return Snippet((*j)["Message"].str(), 1000);
+  std::string body = Snippet(r.body);
   return body.empty() ? "HTTP " + std::to_string(r.status) : body;
 }
 
@@ -125,7 +133,7 @@ class KuboStore final : public BlockStore {
     auto j = Json::Parse(r.body);
     if (!j.ok() || !(*j)["Size"].is_number() || !(*j)["Key"].is_string())
       return Status::Corruption(Describe() + ": block/stat " + cid.ToString() + " answered \"" +
-                                r.body.substr(0, 200) + "\"");
+                                Snippet(r.body) + "\"");
     S3XFS_RETURN_IF_ERROR(CheckCid("block/stat", cid, (*j)["Key"].str()));
     return static_cast<uint64_t>((*j)["Size"].int_or(0));
   }
@@ -161,7 +169,7 @@ class KuboStore final : public BlockStore {
         if (line.find_first_not_of(" \r\t") == std::string_view::npos) continue;
         auto j = Json::Parse(line);
         if (!j.ok() || !(*j)["Ref"].is_string())
-          return Status::Corruption(Describe() + ": refs/local sent \"" + std::string(line.substr(0, 200)) + "\"");
+          return Status::Corruption(Describe() + ": refs/local sent \"" + Snippet(line) + "\"");
         if (!(*j)["Err"].str().empty())
           return Status::Internal(Describe() + ": refs/local: " + (*j)["Err"].str());
         auto c = Cid::Parse((*j)["Ref"].str());
@@ -335,7 +343,7 @@ class KuboStore final : public BlockStore {
     auto j = Json::Parse(first);
     if (!j.ok() || !(*j)["Key"].is_string())
       return Status::Corruption(Describe() + ": block/put of " + b.cid.ToString() + " answered \"" +
-                                r.body.substr(0, 200) + "\"");
+                                Snippet(r.body) + "\"");
     S3XFS_RETURN_IF_ERROR(CheckCid("block/put", b.cid, (*j)["Key"].str()));
     if ((*j)["Size"].is_number() && static_cast<uint64_t>((*j)["Size"].int_or(-1)) != b.data.size())
       return Status::Corruption(Describe() + ": block/put of " + b.cid.ToString() + " stored " +
@@ -374,7 +382,7 @@ class KuboStore final : public BlockStore {
       }
     }
     return Status::Corruption(Describe() + ": " + what + " of " + root.ToString() + " answered \"" +
-                              body.substr(0, 200) + "\" (root not among the pins)");
+                              Snippet(body) + "\" (root not among the pins)");
   }
 
   const KuboOptions opt_;

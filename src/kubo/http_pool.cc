@@ -155,6 +155,11 @@ Result<HttpResponse> HttpPool::Exchange(Conn& c, const std::string& target, std:
     return out;
   }
 
+  // Beast checks a Content-Length against the limit only while parsing the header (which the
+  // streaming parser did without one): check it here; chunked bodies count against body_limit.
+  if (head.content_length() && *head.content_length() > body_limit)
+    return Status::Internal(authority_ + ": " + what + ": answer larger than " +
+                            std::to_string(body_limit) + " bytes");
   http::response_parser<http::string_body> whole(std::move(head));
   whole.body_limit(body_limit);
   done = false;
