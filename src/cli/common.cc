@@ -199,6 +199,9 @@ void ReportQueueAtExit(ObjectStore* store) {
   if (rs.ok() && rs->enabled && rs->queue.uploads > 0)
     S3XFS_LOG(kWarning) << rs->queue.uploads << " blocks not yet uploaded to " << rs->remote
                         << "; they are uploaded at the next start";
+  if (rs.ok() && rs->enabled && rs->queue.pins + rs->queue.unpins > 0)
+    S3XFS_LOG(kWarning) << rs->queue.pins << " roots not yet pinned and " << rs->queue.unpins
+                        << " not yet unpinned on " << rs->remote << "; done at the next start";
 }
 
 // Parses a non-negative decimal option (Boost would wrap "-1" into 2^64-1 for unsigned types).

@@ -9,8 +9,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "http_pool.h"
 #include "s3xfs/kubo/client.h"
@@ -42,7 +44,8 @@ TEST(KuboUrl, ParsesHostAndPort) {
 // closed although the answer says keep-alive (a node timing out idle connections).
 class Server {
  public:
-  explicit Server(bool serve) {
+  explicit Server(bool serve, std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+      : answer_(std::move(answer)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -76,11 +79,11 @@ class Server {
         if (n <= 0) break;
         req.append(buf, static_cast<size_t>(n));
       }
-      const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-      (void)!::write(c, answer.data(), answer.size());
+      (void)!::write(c, answer_.data(), answer_.size());
       ::close(c);
     }
   }
+  const std::string answer_;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -145,6 +148,40 @@ TEST(KuboStore, FailsWithinBoundsWhenTheNodeIsSilentOrAbsent) {
   EXPECT_EQ((*store)->Health().code(), Status::Code::kUnavailable);
   EXPECT_TRUE((*store)->pins_roots());
   EXPECT_EQ((*store)->Describe(), "kubo://127.0.0.1:" + port);
+}
+
+TEST(KuboStore, ForEachStreamsRefsLocalAsRawCids) {
+  Cid a = Cid::Compute(1, Codec::kRaw, AsBytes("a"));
+  Cid b = Cid::Compute(1, Codec::kDagPb, AsBytes("b"));
+  Cid c = Cid::Compute(0, Codec::kDagPb, AsBytes("c"));
+  std::string lines;
+  for (const Cid* x : {&a, &b, &c}) lines += "{\"Ref\":\"" + x->ToString() + "\",\"Err\":\"\"}\n";
+  // Chunked, with chunk boundaries inside the lines.
+  std::string body;
+  for (size_t at = 0; at < lines.size(); at += 37) {
+    std::string piece = lines.substr(at, 37);
+    char len[16];
+    std::snprintf(len, sizeof len, "%zx\r\n", piece.size());
+    body += len + piece + "\r\n";
+  }
+  body += "0\r\n\r\n";
+  Server server(true, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+  KuboOptions o;
+  o.host = "127.0.0.1";
+  o.port = server.port();
+  auto store = OpenKuboStore(o);
+  ASSERT_TRUE(store.ok());
+  std::vector<Cid> got;
+  Status st = (*store)->ForEach([&](const Cid& x) {
+    got.push_back(x);
+    return Status::OK();
+  });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  std::vector<Cid> want = {a, b.WithCodecV1(Codec::kRaw), c.WithCodecV1(Codec::kRaw)};
+  EXPECT_EQ(got, want);
+  // The callback's error ends the walk and is returned.
+  st = (*store)->ForEach([](const Cid&) { return Status::IOError("stop"); });
+  EXPECT_EQ(st.code(), Status::Code::kIOError);
 }
 
 }  // namespace
