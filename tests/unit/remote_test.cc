@@ -396,5 +396,59 @@ TEST_F(RemotePinsTest, ANodeThatLostBlocksGetsThemAgainBeforeThePin) {
   Status whole = reader.Read(info->cid, 0, UINT64_MAX, [](ByteView) { return Status::OK(); });
   EXPECT_TRUE(whole.ok()) << whole.ToString();
 }
+
+TEST_F(RemotePinsTest, PinsAreExactlyTheLiveRootsAfterEveryKindOfChange) {
+  ASSERT_TRUE(store_->CreateBucket("bkt").ok());
+  auto put = [&](const std::string& key, const std::string& seed, size_t n) {
+    auto r = store_->Put("bkt", key, testing::ChaCha(seed, n));
+    ASSERT_TRUE(r.ok()) << key << ": " << r.status().ToString();
+  };
+  put("a", "a", 300000);
+  put("b", "b", 200000);
+  put("dir/x", "x", 100);
+  ASSERT_TRUE(store_->Copy("bkt", "b", "bkt", "c", CopyOptions{}).ok());
+  ASSERT_TRUE(store_->Link("bkt", "b", "b-link").ok());
+  ASSERT_TRUE(store_->Rename("bkt", "c", "a").ok());          // a's old root is unused now
+  ASSERT_TRUE(store_->Rename("bkt", "dir/", "moved/").ok());   // roots unchanged
+  ASSERT_TRUE(store_->MakeDirectory("bkt", "empty-dir/", PosixAttrs{}).ok());
+  put("marker/", "marker", 5000);                              // an S3 "dir/" object with content
+  // Multipart: parts are not objects (not pinned); the completed object is.
+  auto up = store_->CreateMultipart("bkt", "mp", PutOptions{});
+  ASSERT_TRUE(up.ok());
+  Bytes p1 = testing::ChaCha("p1", 5u << 20), p2 = testing::ChaCha("p2", 1000);
+  auto e1 = store_->UploadPart(*up, 1, p1);
+  auto e2 = store_->UploadPart(*up, 2, p2);
+  ASSERT_TRUE(e1.ok() && e2.ok());
+  auto aborted = store_->CreateMultipart("bkt", "gone", PutOptions{});
+  ASSERT_TRUE(aborted.ok());
+  ASSERT_TRUE(store_->UploadPart(*aborted, 1, testing::ChaCha("p3", 1000)).ok());
+  Settle();  // the parts' blocks are uploaded, nothing of them is pinned
+  ASSERT_TRUE(store_->CompleteMultipart(*up, {{1, e1->etag}, {2, e2->etag}}).ok());
+  ASSERT_TRUE(store_->AbortMultipart(*aborted).ok());
+  // An overwrite while a reader has the old version open (the reader keeps it locally): the new
+  // version is pinned; the old root stays pinned, "a" uses it too.
+  auto reader = store_->OpenReader("bkt", "b");
+  ASSERT_TRUE(reader.ok());
+  put("b", "b2", 250000);
+  put("empty", "", 0);
+  put("moved/x", "x2", 150);  // a plain overwrite: the pin moves
+  ASSERT_TRUE(store_->Delete("bkt", "b-link").ok());
+  Settle();
+  reader->reset();
+  Settle();
+
+  std::set<Cid> live;
+  auto list = store_->List("bkt", ListOptions{});
+  ASSERT_TRUE(list.ok());
+  for (const ObjectInfo& o : list->objects) {
+    auto h = store_->Head("bkt", o.key);
+    ASSERT_TRUE(h.ok()) << o.key;
+    if (h->size > 0) live.insert(h->cid);
+  }
+  EXPECT_EQ(live.size(), 5u);  // a (= the old b), b, moved/x, marker/, mp
+  EXPECT_EQ(pinning_.pins(), live);
+  EXPECT_EQ(pinning_.refused(), 0);
+  EXPECT_GE(pinning_.moves(), 1);
+}
 }  // namespace
 }  // namespace s3xfs
