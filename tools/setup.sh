@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian and npm package s3xfs and its tests need.
 # Idempotent: when everything is present it only checks and returns (well under a second
-# for the Debian part; npm is skipped when tools/js/node_modules matches package-lock.json).
+# for the Debian part; npm is skipped when tools/js/node_modules and tools/jsipfs/node_modules
+# match their package-lock.json).
 #
 # Usage: tools/setup.sh [--no-test-deps]   (--no-test-deps: only what building and running need)
 set -euo pipefail
@@ -51,11 +52,23 @@ if ((${#missing[@]})); then
     { "${sudo_cmd[@]}" apt-get update && "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; }
 fi
 
-# npm packages used by tests and benchmarks (reference importer, ipfs-car), kept in tools/js.
+# npm packages used by tests and benchmarks, each directory with its own lock: tools/js
+# (reference importer, ipfs-car, AWS SDK) and tools/jsipfs (js-ipfs 0.66, the IPFS node of the
+# Kubo back end's tests: ~290 MB, a few minutes the first time).
 ((test_deps)) || exit 0
-stamp="$here/js/node_modules/.s3xfs-stamp"
-if [ ! -f "$stamp" ] || ! cmp -s "$here/js/package-lock.json" "$stamp"; then
-  echo "setup: installing npm packages in tools/js"
-  (cd "$here/js" && npm ci --no-audit --no-fund --loglevel=error)
-  cp "$here/js/package-lock.json" "$stamp"
-fi
+# tools/jsipfs uses `npm install --no-save` (the locked versions, lock left unchanged) instead
+# of `npm ci`: js-ipfs lists optional WebRTC packages, one of which depends on a GitHub tarball;
+# where GitHub cannot be reached npm skips it (optional) and leaves it out of the lock, and
+# `npm ci` then refuses the lock as out of sync.
+for dir in js jsipfs; do
+  stamp="$here/$dir/node_modules/.s3xfs-stamp"
+  if [ ! -f "$stamp" ] || ! cmp -s "$here/$dir/package-lock.json" "$stamp"; then
+    echo "setup: installing npm packages in tools/$dir"
+    if [ "$dir" = jsipfs ]; then
+      (cd "$here/$dir" && npm install --no-save --no-audit --no-fund --loglevel=error)
+    else
+      (cd "$here/$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+    cp "$here/$dir/package-lock.json" "$stamp"
+  fi
+done

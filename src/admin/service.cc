@@ -138,6 +138,11 @@ Json AdminService::DoStatus() {
         rs->queue.oldest_upload_ns ? std::max<int64_t>(0, (now - rs->queue.oldest_upload_ns) / 1'000'000'000)
                                    : int64_t{0});
   j.Set("pending_remote_deletes", rs->queue.deletes);
+  j.Set("remote_pins_roots", rs->enabled ? Json(rs->pins_roots) : Json());
+  j.Set("pending_pins", rs->queue.pins);
+  j.Set("pending_unpins", rs->queue.unpins);
+  j.Set("pinned_roots", rs->pinned_roots);
+  j.Set("unpinned_roots", rs->unpinned_roots);
   j.Set("uploaded_blocks", rs->uploaded_blocks);
   j.Set("uploaded_bytes", rs->uploaded_bytes);
   j.Set("deleted_remote_blocks", rs->deleted_blocks);
@@ -189,6 +194,7 @@ Json AdminService::DoProgress() {
   if (!rs.ok()) return ErrorReply(rs.status());
   j.Set("pending_uploads", rs->queue.uploads);
   j.Set("pending_upload_bytes", rs->queue.upload_bytes);
+  j.Set("pending_pins", rs->queue.pins);
   j.Set("remote_last_error", StringOrNull(rs->last_error));
   if (fsck_running_.load()) {
     Json f = Json::MakeObject();

@@ -14,4 +14,12 @@ std::vector<Result<Bytes>> BlockStore::GetMany(std::span<const Cid> cids) {
   return out;
 }
 
+Status BlockStore::PinRoot(const Cid& root, const std::optional<Cid>&) {
+  return Status::NotSupported(Describe() + " does not pin roots (pinning " + root.ToString() + ")");
+}
+
+Status BlockStore::UnpinRoot(const Cid& root) {
+  return Status::NotSupported(Describe() + " does not pin roots (unpinning " + root.ToString() + ")");
+}
+
 }  // namespace s3xfs

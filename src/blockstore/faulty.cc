@@ -122,4 +122,14 @@ Status FaultyBlockStore::ForEach(const std::function<Status(const Cid&)>& fn) {
   return inner_->ForEach(fn);
 }
 
+Status FaultyBlockStore::PinRoot(const Cid& root, const std::optional<Cid>& replaces) {
+  S3XFS_RETURN_IF_ERROR(Enter(Op::kPin, &root));
+  return inner_->PinRoot(root, replaces);
+}
+
+Status FaultyBlockStore::UnpinRoot(const Cid& root) {
+  S3XFS_RETURN_IF_ERROR(Enter(Op::kUnpin, &root));
+  return inner_->UnpinRoot(root);
+}
+
 }  // namespace s3xfs

@@ -8,9 +8,9 @@ namespace s3xfs {
 
 namespace {
 
-enum Op { kGet, kPut, kHas, kSize, kDelete, kSync, kForEach, kHealth, kOps };
+enum Op { kGet, kPut, kHas, kSize, kDelete, kSync, kForEach, kHealth, kPin, kUnpin, kOps };
 constexpr const char* kOpNames[kOps] = {"get", "put", "has", "size", "delete", "sync", "foreach",
-                                        "health"};
+                                        "health", "pin", "unpin"};
 
 class MeteredStore final : public BlockStore {
  public:
@@ -94,6 +94,17 @@ class MeteredStore final : public BlockStore {
   Status Health() override {
     Status st = inner_->Health();
     Count(kHealth, st, 1);
+    return st;
+  }
+  bool pins_roots() const override { return inner_->pins_roots(); }
+  Status PinRoot(const Cid& root, const std::optional<Cid>& replaces) override {
+    Status st = inner_->PinRoot(root, replaces);
+    Count(kPin, st, 1);
+    return st;
+  }
+  Status UnpinRoot(const Cid& root) override {
+    Status st = inner_->UnpinRoot(root);
+    Count(kUnpin, st, 1);
     return st;
   }
 

@@ -78,6 +78,9 @@ Result<Json> LedgerStatus(const std::string& data) {
   j.Set("pending_upload_bytes", rs.queue.upload_bytes);
   j.Set("oldest_pending_upload_age_s", std::max<int64_t>(0, age_s));
   j.Set("pending_remote_deletes", rs.queue.deletes);
+  j.Set("remote_pins_roots", rs.enabled ? Json(rs.pins_roots) : Json());
+  j.Set("pending_pins", rs.queue.pins);
+  j.Set("pending_unpins", rs.queue.unpins);
   return j;
 }
 
@@ -110,6 +113,14 @@ std::string StatusText(const Json& j) {
     pending += ", oldest queued " + FormatAge(j["oldest_pending_upload_age_s"].int_or(0)) + " ago";
   line("pending uploads:", pending);
   line("pending remote deletes:", Num(j["pending_remote_deletes"]));
+  if (j["remote_pins_roots"].bool_or(false) || j["pending_pins"].int_or(0) > 0 ||
+      j["pending_unpins"].int_or(0) > 0) {
+    std::string pins = Num(j["pending_pins"]) + " roots to pin, " + Num(j["pending_unpins"]) + " to unpin";
+    if (j["pinned_roots"].is_number())
+      pins += " (" + Num(j["pinned_roots"]) + " pinned, " + Num(j["unpinned_roots"]) +
+              " unpinned since start)";
+    line("pending pins:", pins);
+  }
   if (d.is_null()) return out;
   if (remote.is_string()) {
     line("uploaded:", Num(j["uploaded_blocks"]) + " blocks, " + HumanBytes(j["uploaded_bytes"]) +

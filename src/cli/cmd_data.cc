@@ -157,6 +157,9 @@ Status RunAdd(const po::variables_map& vm) {
     S3XFS_RETURN_IF_ERROR(batch->Flush());
     S3XFS_RETURN_IF_ERROR(store->Sync());
     if (!remote) S3XFS_RETURN_IF_ERROR(PinInLedger(vm, store.get(), root.cid, sink.uses));
+    // A node that keeps only pinned blocks (Kubo) gets the root pinned, now that every block
+    // of the DAG is there.
+    if (remote && store->pins_roots()) S3XFS_RETURN_IF_ERROR(store->PinRoot(root.cid, std::nullopt));
   }
   std::string line = root.cid.ToString() + "\n";
   return WriteFd(1, AsBytes(line));

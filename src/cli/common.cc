@@ -18,6 +18,7 @@
 #include "s3xfs/base/parallel.h"
 #include "s3xfs/blockstore/embedded.h"
 #include "s3xfs/blockstore/metered.h"
+#include "s3xfs/kubo/client.h"
 #include "s3xfs/temporalx/client.h"
 
 namespace s3xfs::cli {
@@ -143,8 +144,9 @@ Result<std::unique_ptr<BlockStore>> OpenStore(const po::variables_map& vm, bool 
 void DefineIpfsOptions(po::options_description& d) {
   d.add_options()
       ("ipfs", po::value<std::string>()->default_value("embedded"),
-       "block store: embedded (DATA_DIR/blocks), or a TemporalX node as temporalx://HOST:PORT "
-       "(temporalxs:// for TLS)")
+       "block store: embedded (DATA_DIR/blocks), a TemporalX node as temporalx://HOST:PORT "
+       "(temporalxs:// for TLS), or a Kubo node's RPC API as kubo://HOST:PORT (one recursive "
+       "pin per object root)")
       ("ipfs-tls-ca", po::value<std::string>(), "PEM CA certificates for temporalxs:// "
                                                 "(default: the system's)");
 }
@@ -158,11 +160,17 @@ Result<std::unique_ptr<BlockStore>> OpenRemote(const po::variables_map& vm) {
     if (vm.count("ipfs-tls-ca")) o.tls_ca_file = vm["ipfs-tls-ca"].as<std::string>();
     return OpenTemporalXStore(o);
   }
-  return Status::InvalidArgument("--ipfs must be embedded or temporalx://HOST:PORT, not \"" + url + "\"");
+  if (url.rfind("kubo", 0) == 0) {
+    S3XFS_ASSIGN_OR_RETURN(KuboOptions o, ParseKuboUrl(url));
+    return OpenKuboStore(o);
+  }
+  return Status::InvalidArgument("--ipfs must be embedded, temporalx://HOST:PORT or kubo://HOST:PORT, not \"" +
+                                 url + "\"");
 }
 
 // What one-shot commands (add, cat, export-car) read and write: the remote node when --ipfs
-// names one (blocks go straight to it; its reference counts keep them), else the embedded store.
+// names one (blocks go straight to it; its reference counts, or on Kubo the root pin add makes,
+// keep them), else the embedded store.
 Result<std::unique_ptr<BlockStore>> OpenCommandStore(const po::variables_map& vm, bool bulk,
                                                      bool* remote) {
   S3XFS_ASSIGN_OR_RETURN(auto r, OpenRemote(vm));
@@ -191,6 +199,9 @@ void ReportQueueAtExit(ObjectStore* store) {
   if (rs.ok() && rs->enabled && rs->queue.uploads > 0)
     S3XFS_LOG(kWarning) << rs->queue.uploads << " blocks not yet uploaded to " << rs->remote
                         << "; they are uploaded at the next start";
+  if (rs.ok() && rs->enabled && rs->queue.pins + rs->queue.unpins > 0)
+    S3XFS_LOG(kWarning) << rs->queue.pins << " roots not yet pinned and " << rs->queue.unpins
+                        << " not yet unpinned on " << rs->remote << "; done at the next start";
 }
 
 // Parses a non-negative decimal option (Boost would wrap "-1" into 2^64-1 for unsigned types).

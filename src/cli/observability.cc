@@ -132,6 +132,12 @@ void DaemonMetrics::Register(ObjectStore* store, FileSystem* fs) {
   gauge("s3xfs_remote_delete_queue_blocks",
         "Blocks whose reference on the remote block store is still to be dropped.",
         [this] { return static_cast<double>(remote_.queue.deletes); });
+  gauge("s3xfs_remote_pin_queue_roots",
+        "Object roots waiting to be pinned on a remote that pins roots (Kubo).",
+        [this] { return static_cast<double>(remote_.queue.pins); });
+  gauge("s3xfs_remote_unpin_queue_roots",
+        "Roots no object uses any more, waiting to be unpinned on a remote that pins roots.",
+        [this] { return static_cast<double>(remote_.queue.unpins); });
   counter("s3xfs_remote_uploaded_blocks_total",
           "Blocks uploaded to the remote block store since the daemon started.",
           [this] { return static_cast<double>(remote_.uploaded_blocks); });

@@ -80,10 +80,19 @@ struct BuiltContent {
 // forgot. Failures back off (0.5 s doubling to 10 s) and are retried forever; the queue lives
 // in the ledger, so a restart resumes it. Remote deletes claim the block against writers
 // (InflightBlocks) so a block being written again is never deleted remotely.
+//
+// On a remote that pins roots (Kubo) it also keeps the ledger's root pins (LedgerTxn "remote
+// root pins"): a root is pinned only when no upload queued at or before its pin is pending
+// (uploads and pins queued by one transaction share its time, so every block of the root went
+// up first); an overwrite moves the old root's pin (pin/update); unused roots are unpinned.
+// Deletes are dropped from the queue without calling the remote (its GC reclaims unpinned
+// blocks, which may be shared with other users of the node). A pin the node refuses for a
+// missing block re-queues the root's blocks and is retried after them; other failures of one
+// root postpone that root only; an unreachable node backs off like uploads.
 class RemoteSync {
  public:
   RemoteSync(Ledger* ledger, BlockStore* blocks, BlockStore* remote, InflightBlocks* inflight,
-             std::chrono::milliseconds poll);
+             std::chrono::milliseconds poll, std::chrono::milliseconds pin_retry);
   ~RemoteSync();
   // Turns queue tracking on and starts the thread. A data directory seeing this remote for the
   // first time (or a different one) queues every block it knows.
@@ -96,6 +105,7 @@ class RemoteSync {
   // One batch of each kind; true when there was work.
   Result<bool> UploadSome();
   Result<bool> DeleteSome();
+  Result<bool> PinSome();
   void NoteFailure(const Status& st);
   static int64_t Now();
 
@@ -104,6 +114,7 @@ class RemoteSync {
   BlockStore* remote_;
   InflightBlocks* inflight_;
   std::chrono::milliseconds poll_;
+  int64_t pin_retry_ns_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -112,6 +123,7 @@ class RemoteSync {
   std::string last_error_;          // GUARDED_BY(mu_)
   int64_t last_logged_ns_ = 0;      // GUARDED_BY(mu_)
   uint64_t uploaded_blocks_ = 0, uploaded_bytes_ = 0, deleted_blocks_ = 0;  // GUARDED_BY(mu_)
+  uint64_t pinned_roots_ = 0, unpinned_roots_ = 0;                           // GUARDED_BY(mu_)
   int64_t last_upload_ns_ = 0;      // GUARDED_BY(mu_)
   std::thread thread_;
 };

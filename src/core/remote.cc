@@ -9,6 +9,7 @@ namespace {
 
 constexpr size_t kUploadBatch = 64;             // blocks per round (16 MiB of 256 KiB leaves)
 constexpr size_t kDeleteBatch = 256;
+constexpr size_t kPinBatch = 64;                // pin tasks looked at per round
 constexpr auto kMinBackoff = std::chrono::milliseconds(500);
 constexpr auto kMaxBackoff = std::chrono::seconds(10);
 constexpr auto kHealthEvery = std::chrono::seconds(5);
@@ -31,8 +32,10 @@ std::string Mib(uint64_t bytes) {
 }  // namespace
 
 RemoteSync::RemoteSync(Ledger* ledger, BlockStore* blocks, BlockStore* remote,
-                       InflightBlocks* inflight, std::chrono::milliseconds poll)
-    : ledger_(ledger), blocks_(blocks), remote_(remote), inflight_(inflight), poll_(poll) {}
+                       InflightBlocks* inflight, std::chrono::milliseconds poll,
+                       std::chrono::milliseconds pin_retry)
+    : ledger_(ledger), blocks_(blocks), remote_(remote), inflight_(inflight), poll_(poll),
+      pin_retry_ns_(std::chrono::duration_cast<std::chrono::nanoseconds>(pin_retry).count()) {}
 
 RemoteSync::~RemoteSync() {
   {
@@ -49,14 +52,30 @@ int64_t RemoteSync::Now() {
 }
 
 Status RemoteSync::Start() {
+  const bool pins = remote_->pins_roots();
   ledger_->TrackRemote(true);
+  ledger_->TrackRemotePins(pins);
   const std::string name = remote_->Describe();
   S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
+    const int64_t now = Now();
     S3XFS_ASSIGN_OR_RETURN(auto known, t.GetSetting("remote"));
-    if (known && *known == name) return Status::OK();
-    // Blocks written before (embedded only, or for another remote) are not on this one.
-    S3XFS_RETURN_IF_ERROR(t.QueueAllUploads(Now()));
-    return t.SetSetting("remote", name);
+    S3XFS_ASSIGN_OR_RETURN(auto pinning, t.GetSetting("remote_pins"));
+    const bool new_remote = !known || *known != name;
+    const bool were_pinning = pinning.value_or("0") == "1";
+    if (new_remote) {
+      // Blocks written before (embedded only, or for another remote) are not on this one.
+      S3XFS_RETURN_IF_ERROR(t.QueueAllUploads(now));
+      S3XFS_RETURN_IF_ERROR(t.SetSetting("remote", name));
+    }
+    if (pins && (new_remote || !were_pinning)) {
+      // Every root in use needs a pin here, after the uploads just queued (same time).
+      S3XFS_RETURN_IF_ERROR(t.ResetPins(true, now));
+      S3XFS_RETURN_IF_ERROR(t.SetSetting("remote_pins", "1"));
+    } else if (!pins && were_pinning) {
+      S3XFS_RETURN_IF_ERROR(t.ResetPins(false, now));
+      S3XFS_RETURN_IF_ERROR(t.SetSetting("remote_pins", "0"));
+    }
+    return Status::OK();
   }));
   thread_ = std::thread([this] { Loop(); });
   return Status::OK();
@@ -86,14 +105,15 @@ void RemoteSync::Loop() {
     }
     auto up = UploadSome();
     Result<bool> del = up.ok() ? DeleteSome() : Result<bool>(up.status());
-    if (!del.ok()) {
-      NoteFailure(del.status());
+    Result<bool> pin = del.ok() ? PinSome() : Result<bool>(del.status());
+    if (!pin.ok()) {
+      NoteFailure(pin.status());
       backoff = std::clamp(backoff * 2, std::chrono::milliseconds(kMinBackoff),
                            std::chrono::milliseconds(kMaxBackoff));
       continue;
     }
     backoff = std::chrono::milliseconds(0);
-    bool worked = *up || *del;
+    bool worked = *up || *del || *pin;
     if (worked) {
       std::lock_guard l(mu_);
       if (!healthy_) S3XFS_LOG(kInfo) << "remote " << remote_->Describe() << " reachable again";
@@ -182,6 +202,14 @@ Result<bool> RemoteSync::DeleteSome() {
     return Status::OK();
   }));
   if (tasks.empty()) return false;
+  if (remote_->pins_roots()) {
+    // Never deleted there: unpinned blocks are the node's GC's to reclaim (see blockstore.h).
+    S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
+      for (const RemoteTask& task : tasks) S3XFS_RETURN_IF_ERROR(t.DeleteDone(task.multihash));
+      return Status::OK();
+    }, Durability::kRelaxed));
+    return true;
+  }
   std::vector<Bytes> mhs;
   for (RemoteTask& t : tasks) mhs.push_back(std::move(t.multihash));
   // A writer putting the block again keeps it (its commit cancels the delete).
@@ -207,10 +235,56 @@ Result<bool> RemoteSync::DeleteSome() {
   return !done.empty();
 }
 
+Result<bool> RemoteSync::PinSome() {
+  if (!remote_->pins_roots()) return false;
+  std::vector<PinTask> tasks;
+  RemoteQueueStats queue;
+  const int64_t now = Now();
+  S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(tasks, t.PinTasks(kPinBatch, now));
+    S3XFS_ASSIGN_OR_RETURN(queue, t.RemoteStats());
+    return Status::OK();
+  }));
+  bool worked = false;
+  for (const PinTask& task : tasks) {
+    // Uploads queued at or before the pin may hold blocks of its DAG: the pin waits for them.
+    if (task.pin && queue.oldest_upload_ns != 0 && task.queued_ns >= queue.oldest_upload_ns)
+      continue;
+    Status st = task.pin ? remote_->PinRoot(task.root, task.replaces) : remote_->UnpinRoot(task.root);
+    if (st.code() == Status::Code::kUnavailable || st.code() == Status::Code::kTimeout)
+      return st;  // the node, not this root: back off
+    if (!st.ok()) {
+      const bool missing = task.pin && st.code() == Status::Code::kNotFound;
+      uint64_t requeued = 0;
+      S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
+        if (!missing) return t.DeferPin(task.root, Now() + pin_retry_ns_);
+        S3XFS_ASSIGN_OR_RETURN(requeued, t.RequeueBlocksOf(task.root, Now() + pin_retry_ns_));
+        return Status::OK();
+      }));
+      S3XFS_LOG(kWarning) << "remote " << remote_->Describe() << ": "
+                          << (task.pin ? "pinning " : "unpinning ") << task.root.ToString()
+                          << " failed: " << st.message()
+                          << (missing ? "; its " + std::to_string(requeued) +
+                                            " blocks are uploaded again, then the pin is retried"
+                                      : "; retried later");
+      worked = true;
+      continue;
+    }
+    S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
+      return task.pin ? t.PinDone(task.root, task.replaces) : t.UnpinDone(task.root);
+    }, Durability::kRelaxed));
+    worked = true;
+    std::lock_guard l(mu_);
+    (task.pin ? pinned_roots_ : unpinned_roots_)++;
+  }
+  return worked;
+}
+
 Result<RemoteStatus> RemoteSync::State() {
   RemoteStatus s;
   s.enabled = true;
   s.remote = remote_->Describe();
+  s.pins_roots = remote_->pins_roots();
   S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
     S3XFS_ASSIGN_OR_RETURN(s.queue, t.RemoteStats());
     return Status::OK();
@@ -221,6 +295,8 @@ Result<RemoteStatus> RemoteSync::State() {
   s.uploaded_blocks = uploaded_blocks_;
   s.uploaded_bytes = uploaded_bytes_;
   s.deleted_blocks = deleted_blocks_;
+  s.pinned_roots = pinned_roots_;
+  s.unpinned_roots = unpinned_roots_;
   s.last_upload_ns = last_upload_ns_;
   return s;
 }
@@ -229,10 +305,13 @@ Status RemoteSync::WaitUploaded(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     S3XFS_ASSIGN_OR_RETURN(RemoteStatus s, State());
-    if (s.queue.uploads == 0) return Status::OK();
+    if (s.queue.uploads == 0 && s.queue.pins == 0) return Status::OK();
     if (std::chrono::steady_clock::now() >= deadline)
       return Status::Timeout(std::to_string(s.queue.uploads) + " blocks (" +
                              Mib(s.queue.upload_bytes) + ") not yet uploaded to " + s.remote +
+                             (s.queue.pins ? " and " + std::to_string(s.queue.pins) +
+                                                 " roots not yet pinned there"
+                                           : "") +
                              (s.last_error.empty() ? "" : ": " + s.last_error));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -240,7 +319,7 @@ Status RemoteSync::WaitUploaded(std::chrono::milliseconds timeout) {
 
 Status ObjectStoreImpl::StartRemote() {
   remote_ = std::make_unique<RemoteSync>(ledger_.get(), blocks_, opt_.remote, &inflight_,
-                                         opt_.remote_poll);
+                                         opt_.remote_poll, opt_.remote_pin_retry);
   return remote_->Start();
 }
 
@@ -261,6 +340,8 @@ Result<RemoteStatus> ReadRemoteQueue(const std::string& ledger_path) {
     S3XFS_ASSIGN_OR_RETURN(auto remote, t.GetSetting("remote"));
     st.enabled = remote.has_value();
     st.remote = remote.value_or("");
+    S3XFS_ASSIGN_OR_RETURN(auto pins, t.GetSetting("remote_pins"));
+    st.pins_roots = pins.value_or("0") == "1";
     S3XFS_ASSIGN_OR_RETURN(st.queue, t.RemoteStats());
     return Status::OK();
   }));

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 
@@ -38,7 +39,8 @@ using Counts = std::map<Bytes, Count>;
 
 class TxnImpl final : public LedgerTxn {
  public:
-  TxnImpl(Db* db, bool track_remote) : db_(db), track_remote_(track_remote) {}
+  TxnImpl(Db* db, bool track_remote, bool track_pins)
+      : db_(db), track_remote_(track_remote), track_pins_(track_pins), txn_ns_(WallNs()) {}
 
   // ---- buckets ----
   Result<std::optional<BucketInfo>> GetBucket(const std::string& name) override {
@@ -79,6 +81,8 @@ class TxnImpl final : public LedgerTxn {
     S3XFS_RETURN_IF_ERROR(s->Exec());
     InodeId ino = static_cast<InodeId>(db_->last_rowid());
     if (!i.meta.user.empty()) S3XFS_RETURN_IF_ERROR(SetUserMeta(ino, i.meta.user));
+    if (track_pins_ && i.nlink > 0 && i.size > 0 && !i.cid.empty())
+      S3XFS_RETURN_IF_ERROR(MoveRoot(Bytes(), i.cid.binary()));
     return ino;
   }
   Result<ObjectInfo> GetInode(InodeId ino) override {
@@ -122,6 +126,10 @@ class TxnImpl final : public LedgerTxn {
     return i;
   }
   Status UpdateInode(InodeId ino, const ObjectInfo& i) override {
+    Bytes before;
+    if (track_pins_) {
+      S3XFS_ASSIGN_OR_RETURN(before, CountedRoot(ino));
+    }
     PREP(s,
          "UPDATE inodes SET kind=?, mode=?, uid=?, gid=?, rdev=?, nlink=?, size=?, atime_ns=?, "
          "mtime_ns=?, ctime_ns=?, btime_ns=?, root_cid=?, etag=?, content_type=?, "
@@ -130,12 +138,23 @@ class TxnImpl final : public LedgerTxn {
     BindInode(*s, i, 1);
     s->Bind(22, static_cast<int64_t>(ino));
     S3XFS_RETURN_IF_ERROR(s->Exec());
+    if (track_pins_) {
+      S3XFS_ASSIGN_OR_RETURN(Bytes after, CountedRoot(ino));
+      S3XFS_RETURN_IF_ERROR(MoveRoot(before, after));
+    }
     return SetUserMeta(ino, i.meta.user);
   }
   Status SetNlink(InodeId ino, uint32_t nlink) override {
+    Bytes before;
+    if (track_pins_) {
+      S3XFS_ASSIGN_OR_RETURN(before, CountedRoot(ino));
+    }
     PREP(s, "UPDATE inodes SET nlink = ? WHERE ino = ?");
     s->Bind(1, static_cast<int64_t>(nlink)).Bind(2, static_cast<int64_t>(ino));
-    return s->Exec();
+    S3XFS_RETURN_IF_ERROR(s->Exec());
+    if (!track_pins_) return Status::OK();
+    S3XFS_ASSIGN_OR_RETURN(Bytes after, CountedRoot(ino));
+    return MoveRoot(before, after);
   }
   Status TouchInode(InodeId ino, int64_t now_ns) override {
     PREP(s, "UPDATE inodes SET mtime_ns = ?, ctime_ns = ? WHERE ino = ?");
@@ -143,6 +162,10 @@ class TxnImpl final : public LedgerTxn {
     return s->Exec();
   }
   Status DeleteInode(InodeId ino) override {
+    if (track_pins_) {
+      S3XFS_ASSIGN_OR_RETURN(Bytes before, CountedRoot(ino));
+      S3XFS_RETURN_IF_ERROR(MoveRoot(before, Bytes()));
+    }
     PREP(s, "DELETE FROM inodes WHERE ino = ?");
     s->Bind(1, static_cast<int64_t>(ino));
     S3XFS_RETURN_IF_ERROR(s->Exec());
@@ -390,7 +413,7 @@ class TxnImpl final : public LedgerTxn {
   }
   Status QueueDelete(ByteView mh, int64_t size) {
     PREP(q, "INSERT OR REPLACE INTO remote_queue(mh, op, codec, size, queued_ns) VALUES (?,2,0,?,?)");
-    q->BindBlob(1, mh).Bind(2, size).Bind(3, WallNs());
+    q->BindBlob(1, mh).Bind(2, size).Bind(3, txn_ns_);
     return q->Exec();
   }
 
@@ -452,6 +475,12 @@ class TxnImpl final : public LedgerTxn {
       }
     }
     S3XFS_RETURN_IF_ERROR(s->status());
+    PREP(p, "SELECT coalesce(sum(refs > 0), 0), coalesce(sum(refs <= 0), 0) FROM remote_pins "
+            "WHERE (refs > 0) != (pinned != 0)");
+    p->Step();
+    S3XFS_RETURN_IF_ERROR(p->status());
+    st.pins = static_cast<uint64_t>(p->Int(0));
+    st.unpins = static_cast<uint64_t>(p->Int(1));
     return st;
   }
   Status QueueAllUploads(int64_t now_ns) override {
@@ -460,6 +489,95 @@ class TxnImpl final : public LedgerTxn {
     q->Bind(1, now_ns);
     return q->Exec();
   }
+  // ---- remote root pins ----
+  Result<std::vector<PinTask>> PinTasks(size_t limit, int64_t not_after_ns) override {
+    // A pinned root that a pending pin replaces is left to that pin (pin/update).
+    PREP(s, "SELECT p.cid, p.refs > 0, p.queued_ns, r.cid FROM remote_pins p "
+            "LEFT JOIN remote_pins r ON p.refs > 0 AND r.cid = p.replaces AND r.pinned != 0 "
+            "  AND r.refs <= 0 "
+            "WHERE (p.refs > 0) != (p.pinned != 0) AND p.queued_ns <= ?1 "
+            "  AND NOT (p.refs <= 0 AND EXISTS (SELECT 1 FROM remote_pins q "
+            "    WHERE q.replaces = p.cid AND q.refs > 0 AND q.pinned = 0)) "
+            "ORDER BY p.queued_ns LIMIT ?2");
+    s->Bind(1, not_after_ns).Bind(2, static_cast<int64_t>(limit));
+    std::vector<PinTask> out;
+    while (s->Step()) {
+      PinTask t;
+      auto root = Cid::FromBinary(s->Blob(0));
+      if (!root.ok()) return Status::Corruption("ledger: bad CID in remote_pins");
+      t.root = std::move(root).value();
+      t.pin = s->Int(1) != 0;
+      t.queued_ns = s->Int(2);
+      if (!s->IsNull(3)) {
+        auto from = Cid::FromBinary(s->Blob(3));
+        if (!from.ok()) return Status::Corruption("ledger: bad CID in remote_pins");
+        t.replaces = std::move(from).value();
+      }
+      out.push_back(std::move(t));
+    }
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return out;
+  }
+  Status PinDone(const Cid& root, const std::optional<Cid>& replaced) override {
+    // A root forgotten while its pin was on the way comes back as pinned and unused (an unpin).
+    PREP(u, "INSERT INTO remote_pins(cid, refs, pinned, replaces, queued_ns) VALUES (?,0,1,NULL,?) "
+            "ON CONFLICT(cid) DO UPDATE SET pinned=1, replaces=NULL");
+    u->BindBlob(1, root.binary()).Bind(2, txn_ns_);
+    S3XFS_RETURN_IF_ERROR(u->Exec());
+    if (replaced) S3XFS_RETURN_IF_ERROR(UnpinDone(*replaced));
+    // Unused again meanwhile: now pinned, so it needs an unpin.
+    PREP(q, "UPDATE remote_pins SET queued_ns=? WHERE cid=? AND refs <= 0");
+    q->Bind(1, txn_ns_).BindBlob(2, root.binary());
+    return q->Exec();
+  }
+  Status UnpinDone(const Cid& root) override {
+    // Used again meanwhile: it needs a pin again (its blocks went up before).
+    PREP(u, "UPDATE remote_pins SET pinned=0, queued_ns=? WHERE cid=?");
+    u->Bind(1, txn_ns_).BindBlob(2, root.binary());
+    S3XFS_RETURN_IF_ERROR(u->Exec());
+    PREP(d, "DELETE FROM remote_pins WHERE cid=? AND refs <= 0");
+    d->BindBlob(1, root.binary());
+    return d->Exec();
+  }
+  Status DeferPin(const Cid& root, int64_t until_ns) override {
+    PREP(u, "UPDATE remote_pins SET queued_ns=? WHERE cid=?");
+    u->Bind(1, until_ns).BindBlob(2, root.binary());
+    return u->Exec();
+  }
+  Result<uint64_t> RequeueBlocksOf(const Cid& root, int64_t until_ns) override {
+    // Rare (a node that lost blocks): a scan of the inodes is acceptable here.
+    std::optional<int64_t> ino;
+    {
+      PREP(s, "SELECT ino FROM inodes WHERE root_cid=? AND nlink > 0 AND size > 0 "
+              "UNION ALL SELECT ino FROM pins WHERE cid=? LIMIT 1");
+      s->BindBlob(1, root.binary()).BindBlob(2, root.binary());
+      if (s->Step()) ino = s->Int(0);
+      S3XFS_RETURN_IF_ERROR(s->status());
+    }
+    S3XFS_RETURN_IF_ERROR(DeferPin(root, until_ns));
+    if (!ino) return uint64_t{0};
+    S3XFS_ASSIGN_OR_RETURN(Counts counts, UseCounts(static_cast<InodeId>(*ino)));
+    for (const auto& [mh, c] : counts) {
+      PREP(q, "INSERT INTO remote_queue(mh, op, codec, size, queued_ns) VALUES (?,1,?,?,?) "
+              "ON CONFLICT(mh) DO UPDATE SET op=1, codec=excluded.codec, size=excluded.size, "
+              "queued_ns=min(queued_ns, excluded.queued_ns)");
+      q->BindBlob(1, mh).Bind(2, static_cast<int64_t>(c.codec)).Bind(3, static_cast<int64_t>(c.size))
+          .Bind(4, txn_ns_);
+      S3XFS_RETURN_IF_ERROR(q->Exec());
+    }
+    return static_cast<uint64_t>(counts.size());
+  }
+  Status ResetPins(bool recount, int64_t now_ns) override {
+    S3XFS_RETURN_IF_ERROR(db_->ExecScript("DELETE FROM remote_pins"));
+    if (!recount) return Status::OK();
+    PREP(s, "INSERT INTO remote_pins(cid, refs, pinned, replaces, queued_ns) "
+            "SELECT cid, count(*), 0, NULL, ? FROM ("
+            "  SELECT root_cid AS cid FROM inodes WHERE nlink > 0 AND size > 0 AND root_cid IS NOT NULL"
+            "  UNION ALL SELECT cid FROM pins) GROUP BY cid");
+    s->Bind(1, now_ns);
+    return s->Exec();
+  }
+
   Result<std::optional<std::string>> GetSetting(const std::string& name) override {
     PREP(s, "SELECT value FROM settings WHERE name=?");
     s->Bind(1, name);
@@ -603,6 +721,7 @@ class TxnImpl final : public LedgerTxn {
     PREP(s, "INSERT INTO pins(cid, ino, created_ns) VALUES (?,?,?)");
     s->BindBlob(1, root.binary()).Bind(2, static_cast<int64_t>(ino)).Bind(3, now_ns);
     S3XFS_RETURN_IF_ERROR(s->Exec());
+    if (track_pins_) S3XFS_RETURN_IF_ERROR(MoveRoot(Bytes(), root.binary()));
     return old;
   }
   Result<std::optional<InodeId>> RemovePin(const Cid& root) override {
@@ -614,6 +733,7 @@ class TxnImpl final : public LedgerTxn {
     PREP(d, "DELETE FROM pins WHERE cid=?");
     d->BindBlob(1, root.binary());
     S3XFS_RETURN_IF_ERROR(d->Exec());
+    if (old && track_pins_) S3XFS_RETURN_IF_ERROR(MoveRoot(root.binary(), Bytes()));
     return old;
   }
 
@@ -714,7 +834,7 @@ class TxnImpl final : public LedgerTxn {
     if (db_->changes() > 0) return Status::OK();
     PREP(q, "INSERT OR IGNORE INTO remote_queue(mh, op, codec, size, queued_ns) VALUES (?,1,?,?,?)");
     q->BindBlob(1, mh).Bind(2, static_cast<int64_t>(codec)).Bind(3, static_cast<int64_t>(size))
-        .Bind(4, WallNs());
+        .Bind(4, txn_ns_);
     return q->Exec();
   }
   Status SetRefs(const Bytes& mh, uint64_t size, int64_t refs, int64_t now_ns) {
@@ -738,8 +858,108 @@ class TxnImpl final : public LedgerTxn {
     return out;
   }
 
+  // ---- remote root pins (LedgerTxn "remote root pins") ----
+  // The root an inode row counts for: its binary CID when linked (nlink > 0) with content
+  // (size > 0), else empty. Empty objects are not pinned: their root, the empty block, is not
+  // necessarily stored anywhere.
+  Result<Bytes> CountedRoot(InodeId ino) {
+    PREP(s, "SELECT root_cid FROM inodes WHERE ino=? AND nlink > 0 AND size > 0 AND root_cid IS NOT NULL");
+    s->Bind(1, static_cast<int64_t>(ino));
+    if (!s->Step()) {
+      S3XFS_RETURN_IF_ERROR(s->status());
+      return Bytes();
+    }
+    return s->Blob(0);
+  }
+  // One user of the root moved from `from` to `to` (either may be empty: none).
+  Status MoveRoot(const Bytes& from, const Bytes& to) {
+    if (from == to) return Status::OK();
+    if (!to.empty()) S3XFS_RETURN_IF_ERROR(RootRef(to, +1));
+    if (!from.empty()) S3XFS_RETURN_IF_ERROR(RootRef(from, -1));
+    return Status::OK();
+  }
+  struct PinRow {
+    int64_t refs = 0;
+    bool pinned = false;
+    std::optional<Bytes> replaces;
+  };
+  Result<std::optional<PinRow>> GetPinRow(const Bytes& cid) {
+    PREP(g, "SELECT refs, pinned, replaces FROM remote_pins WHERE cid=?");
+    g->BindBlob(1, cid);
+    if (!g->Step()) {
+      S3XFS_RETURN_IF_ERROR(g->status());
+      return std::optional<PinRow>();
+    }
+    PinRow r{g->Int(0), g->Int(1) != 0, std::nullopt};
+    if (!g->IsNull(2)) r.replaces = g->Blob(2);
+    return std::optional<PinRow>(std::move(r));
+  }
+  Status DeletePinRow(const Bytes& cid) {
+    PREP(d, "DELETE FROM remote_pins WHERE cid=?");
+    d->BindBlob(1, cid);
+    return d->Exec();
+  }
+  Status RootRef(const Bytes& cid, int64_t delta) {
+    S3XFS_ASSIGN_OR_RETURN(auto row, GetPinRow(cid));
+    if (!row) {
+      if (delta <= 0) return Status::OK();  // not counted (nothing to undo)
+      PREP(i, "INSERT INTO remote_pins(cid, refs, pinned, replaces, queued_ns) VALUES (?,?,0,NULL,?)");
+      i->BindBlob(1, cid).Bind(2, delta).Bind(3, txn_ns_);
+      S3XFS_RETURN_IF_ERROR(i->Exec());
+      fresh_.push_back(cid);
+      return PairPins();
+    }
+    const int64_t refs = std::max<int64_t>(0, row->refs + delta);
+    const bool was_used = row->refs > 0, used = refs > 0;
+    if (was_used && !used && !row->pinned) {
+      // Never pinned: nothing to undo remotely. A pin it was to move passes to a root this
+      // transaction adds (an object overwritten again before its pin happened).
+      S3XFS_RETURN_IF_ERROR(DeletePinRow(cid));
+      std::erase(fresh_, cid);
+      if (row->replaces) released_.push_back(*row->replaces);
+      return PairPins();
+    }
+    PREP(u, "UPDATE remote_pins SET refs=?, queued_ns = CASE WHEN ? THEN ? ELSE queued_ns END WHERE cid=?");
+    u->Bind(1, refs).Bind(2, was_used != used ? 1 : 0).Bind(3, txn_ns_).BindBlob(4, cid);
+    S3XFS_RETURN_IF_ERROR(u->Exec());
+    if (!was_used && used) {
+      if (row->pinned) std::erase(released_, cid);  // wanted again before its unpin: still pinned
+      else if (!row->replaces) fresh_.push_back(cid);
+    } else if (was_used && !used) {
+      released_.push_back(cid);  // pinned (the unpinned case left above)
+    }
+    return PairPins();
+  }
+  // Pairs roots this transaction released (pinned, unused) with roots it added (unpinned, used,
+  // replacing nothing): the new root's pin moves from the old one (pin/update).
+  Status PairPins() {
+    while (!fresh_.empty() && !released_.empty()) {
+      S3XFS_ASSIGN_OR_RETURN(auto from, GetPinRow(released_.front()));
+      if (!from || !from->pinned || from->refs > 0) {
+        released_.pop_front();
+        continue;
+      }
+      S3XFS_ASSIGN_OR_RETURN(auto to, GetPinRow(fresh_.front()));
+      if (!to || to->pinned || to->refs <= 0 || to->replaces) {
+        fresh_.pop_front();
+        continue;
+      }
+      PREP(u, "UPDATE remote_pins SET replaces=? WHERE cid=?");
+      u->BindBlob(1, released_.front()).BindBlob(2, fresh_.front());
+      S3XFS_RETURN_IF_ERROR(u->Exec());
+      released_.pop_front();
+      fresh_.pop_front();
+    }
+    return Status::OK();
+  }
+
   Db* db_;
   bool track_remote_;
+  bool track_pins_;
+  // The transaction's time: queue entries (uploads and pins) made together share it, so a pin
+  // is never ordered before the uploads of its blocks.
+  const int64_t txn_ns_;
+  std::deque<Bytes> fresh_, released_;  // roots this transaction added / released (PairPins)
 };
 
 class LedgerImpl final : public Ledger {
@@ -755,7 +975,7 @@ class LedgerImpl final : public Ledger {
       mode_ = d;
     }
     S3XFS_RETURN_IF_ERROR(writer_->ExecScript("BEGIN IMMEDIATE"));
-    TxnImpl txn(writer_.get(), track_remote_.load());
+    TxnImpl txn(writer_.get(), track_remote_.load(), track_pins_.load());
     Status st = fn(txn);
     if (st.ok()) st = writer_->ExecScript("COMMIT");
     if (!st.ok()) writer_->ExecScript("ROLLBACK");  // no-op error if COMMIT already ended it
@@ -777,7 +997,7 @@ class LedgerImpl final : public Ledger {
     }
     Status st = db->ExecScript("BEGIN");
     if (st.ok()) {
-      TxnImpl txn(db.get(), false);
+      TxnImpl txn(db.get(), false, false);
       st = fn(txn);
       db->ExecScript("COMMIT");
     }
@@ -794,9 +1014,11 @@ class LedgerImpl final : public Ledger {
 
   int schema_version() const override { return version_; }
   void TrackRemote(bool on) override { track_remote_ = on; }
+  void TrackRemotePins(bool on) override { track_pins_ = on; }
 
  private:
   std::atomic<bool> track_remote_{false};
+  std::atomic<bool> track_pins_{false};
   Durability mode_ = Durability::kDurable;
   std::string path_;
   std::mutex write_mu_;
@@ -821,8 +1043,14 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& path) {
   bool track = r->Step();
   S3XFS_RETURN_IF_ERROR(r->status());
   r.reset();
+  // Likewise its root pins, once a remote that pins roots has used it.
+  S3XFS_ASSIGN_OR_RETURN(auto p, db->Prepare("SELECT 1 FROM settings WHERE name='remote_pins' AND value='1'"));
+  bool track_pins = p->Step();
+  S3XFS_RETURN_IF_ERROR(p->status());
+  p.reset();
   auto ledger = std::make_unique<LedgerImpl>(path, std::move(db), version);
   ledger->TrackRemote(track);
+  ledger->TrackRemotePins(track_pins);
   return std::unique_ptr<Ledger>(std::move(ledger));
 }
 

@@ -116,6 +116,18 @@ CREATE TABLE settings(
   value TEXT NOT NULL
 );
 )sql",
+      // 3: the recursive pins a remote that pins roots (Kubo) should hold, one per root CID in use.
+      R"sql(
+CREATE TABLE remote_pins(
+  cid BLOB PRIMARY KEY,        -- binary CID of the root
+  refs INTEGER NOT NULL,       -- linked inodes with content, and ledger pins, using it
+  pinned INTEGER NOT NULL,     -- 1: the remote holds our pin of it
+  replaces BLOB,               -- a pinned root, no longer used, whose pin this one's moves from
+  queued_ns INTEGER NOT NULL   -- when the work became due (after the uploads queued with it)
+) WITHOUT ROWID;
+CREATE INDEX remote_pins_work ON remote_pins(queued_ns) WHERE (refs > 0) != (pinned != 0);
+CREATE INDEX remote_pins_replaces ON remote_pins(replaces) WHERE replaces IS NOT NULL;
+)sql",
   };
   return m;
 }

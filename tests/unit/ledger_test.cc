@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <chrono>
+#include <functional>
+
 #include "s3xfs/ledger/ledger.h"
 #include "testutil.h"
 
@@ -177,5 +180,277 @@ TEST(Ledger, RekeyPrefixIsByteExact) {
   }).ok());
 }
 
+
+// ---- remote root pins (schema 3) ----
+
+class LedgerPins : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto l = Ledger::Open(dir_.path() + "/l.db");
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    ledger_ = std::move(l).value();
+    ledger_->TrackRemote(true);
+    ledger_->TrackRemotePins(true);
+  }
+  static Cid Root(const std::string& s) { return Cid::Compute(1, Codec::kDagPb, AsBytes(s)); }
+  static ObjectInfo File(const Cid& root, uint64_t size = 100, uint32_t nlink = 1) {
+    ObjectInfo i;
+    i.kind = InodeKind::kFile;
+    i.cid = root;
+    i.size = size;
+    i.nlink = nlink;
+    return i;
+  }
+  // Runs fn in a write transaction; fails the test on error.
+  void W(const std::function<Status(LedgerTxn&)>& fn) {
+    Status st = ledger_->Write(fn);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  std::vector<PinTask> Tasks() {
+    std::vector<PinTask> out;
+    EXPECT_TRUE(ledger_->Read([&](LedgerTxn& t) -> Status {
+      S3XFS_ASSIGN_OR_RETURN(out, t.PinTasks(100, INT64_MAX));
+      return Status::OK();
+    }).ok());
+    return out;
+  }
+  RemoteQueueStats Stats() {
+    RemoteQueueStats st;
+    EXPECT_TRUE(ledger_->Read([&](LedgerTxn& t) -> Status {
+      S3XFS_ASSIGN_OR_RETURN(st, t.RemoteStats());
+      return Status::OK();
+    }).ok());
+    return st;
+  }
+  // Applies every due task as a remote would.
+  void Drain() {
+    for (const PinTask& task : Tasks())
+      W([&](LedgerTxn& t) { return task.pin ? t.PinDone(task.root, task.replaces) : t.UnpinDone(task.root); });
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Ledger> ledger_;
+};
+
+TEST_F(LedgerPins, ALinkedObjectWithContentNeedsOnePinOfItsRoot) {
+  Cid a = Root("a");
+  InodeId ino = 0;
+  W([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(ino, t.InsertInode(File(a)));
+    // Neither empty objects, nor unlinked inodes (parts, readers' ghosts), nor rootless ones.
+    S3XFS_RETURN_IF_ERROR(t.InsertInode(File(Root("empty"), 0)).status());
+    S3XFS_RETURN_IF_ERROR(t.InsertInode(File(Root("part"), 100, 0)).status());
+    ObjectInfo dir;
+    dir.kind = InodeKind::kDirectory;
+    dir.nlink = 2;
+    return t.InsertInode(dir).status();
+  });
+  auto tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].root, a);
+  EXPECT_TRUE(tasks[0].pin);
+  EXPECT_FALSE(tasks[0].replaces);
+  EXPECT_EQ(Stats().pins, 1u);
+  Drain();
+  EXPECT_TRUE(Tasks().empty());
+  EXPECT_EQ(Stats().pins, 0u);
+  // Attribute changes keep it; a second object with the same content shares the pin.
+  InodeId copy = 0;
+  W([&](LedgerTxn& t) -> Status {
+    ObjectInfo i = File(a);
+    i.attrs.mode = 0600;
+    S3XFS_RETURN_IF_ERROR(t.UpdateInode(ino, i));
+    S3XFS_ASSIGN_OR_RETURN(copy, t.InsertInode(File(a)));
+    return Status::OK();
+  });
+  EXPECT_TRUE(Tasks().empty());
+  W([&](LedgerTxn& t) { return t.DeleteInode(copy); });
+  EXPECT_TRUE(Tasks().empty());
+  // The last user goes (unlinked while open: nlink 0): unpin.
+  W([&](LedgerTxn& t) { return t.SetNlink(ino, 0); });
+  tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_FALSE(tasks[0].pin);
+  EXPECT_EQ(Stats().unpins, 1u);
+  Drain();
+  EXPECT_TRUE(Tasks().empty());
+  // Freeing the unlinked inode later changes nothing.
+  W([&](LedgerTxn& t) { return t.DeleteInode(ino); });
+  EXPECT_TRUE(Tasks().empty());
+  EXPECT_EQ(Stats().pins + Stats().unpins, 0u);
+}
+
+TEST_F(LedgerPins, AnOverwriteMovesThePinAndTheOldRootIsNotUnpinnedSeparately) {
+  Cid a = Root("a"), b = Root("b"), c = Root("c");
+  InodeId ino = 0;
+  W([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(ino, t.InsertInode(File(a)));
+    return Status::OK();
+  });
+  Drain();
+  // In place (FUSE writes): a -> b.
+  W([&](LedgerTxn& t) { return t.UpdateInode(ino, File(b)); });
+  auto tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 1u) << "the unpin of a waits for the pin of b that replaces it";
+  EXPECT_EQ(tasks[0].root, b);
+  ASSERT_TRUE(tasks[0].replaces);
+  EXPECT_EQ(*tasks[0].replaces, a);
+  EXPECT_EQ(Stats().unpins, 1u);
+  // Overwritten again before b was pinned: b is forgotten, c inherits the move from a.
+  W([&](LedgerTxn& t) { return t.UpdateInode(ino, File(c)); });
+  tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].root, c);
+  ASSERT_TRUE(tasks[0].replaces);
+  EXPECT_EQ(*tasks[0].replaces, a);
+  Drain();
+  EXPECT_TRUE(Tasks().empty());
+  EXPECT_EQ(Stats().pins + Stats().unpins, 0u);
+  // S3 style: a new inode takes the key, the old one loses its last link, one transaction.
+  InodeId fresh = 0;
+  W([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(fresh, t.InsertInode(File(a)));
+    return t.DeleteInode(ino);
+  });
+  tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].root, a);
+  ASSERT_TRUE(tasks[0].replaces);
+  EXPECT_EQ(*tasks[0].replaces, c);
+  // The replaced root came back before the move happened: the move becomes a plain pin, and c
+  // stays pinned.
+  InodeId back = 0;
+  W([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(back, t.InsertInode(File(c)));
+    return Status::OK();
+  });
+  tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].root, a);
+  EXPECT_FALSE(tasks[0].replaces);
+  Drain();
+  EXPECT_EQ(Stats().pins + Stats().unpins, 0u);
+}
+
+TEST_F(LedgerPins, WorkDoneMeanwhileIsRedoneAndRollbacksLeaveNoTrace) {
+  Cid a = Root("a");
+  InodeId ino = 0;
+  W([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(ino, t.InsertInode(File(a)));
+    return Status::OK();
+  });
+  auto tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  // The object goes while its pin is on the way: once the pin lands, it needs an unpin.
+  W([&](LedgerTxn& t) { return t.SetNlink(ino, 0); });
+  EXPECT_TRUE(Tasks().empty()) << "never pinned: forgotten at once";
+  W([&](LedgerTxn& t) { return t.PinDone(a, std::nullopt); });
+  tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_FALSE(tasks[0].pin) << "the pin that landed meanwhile must not leak";
+  Drain();
+  EXPECT_TRUE(Tasks().empty());
+  // Unpin on the way while the root comes back: it is pinned again afterwards.
+  W([&](LedgerTxn& t) { return t.SetNlink(ino, 1); });
+  Drain();
+  W([&](LedgerTxn& t) { return t.SetNlink(ino, 0); });
+  tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_FALSE(tasks[0].pin);
+  W([&](LedgerTxn& t) { return t.SetNlink(ino, 1); });
+  EXPECT_TRUE(Tasks().empty()) << "used again before the unpin ran: still pinned, nothing to do";
+  W([&](LedgerTxn& t) { return t.SetNlink(ino, 0); });
+  W([&](LedgerTxn& t) -> Status {
+    S3XFS_RETURN_IF_ERROR(t.SetNlink(ino, 1));
+    return t.UnpinDone(a);  // the unpin had already run
+  });
+  tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_TRUE(tasks[0].pin);
+  Drain();
+  // A failed transaction changes nothing.
+  Status st = ledger_->Write([&](LedgerTxn& t) -> Status {
+    S3XFS_RETURN_IF_ERROR(t.InsertInode(File(Root("never"))).status());
+    S3XFS_RETURN_IF_ERROR(t.DeleteInode(ino));
+    return Status::IOError("injected");
+  });
+  EXPECT_EQ(st.code(), Status::Code::kIOError);
+  EXPECT_TRUE(Tasks().empty());
+}
+
+TEST_F(LedgerPins, LedgerPinsCountAndPinsWaitForTheUploadsQueuedWithThem) {
+  Cid root = Root("dag");
+  Cid leaf = Cid::Compute(1, Codec::kRaw, AsBytes("leaf"));
+  W([&](LedgerTxn& t) -> Status {
+    ObjectInfo holder = File(root, 0, 0);  // what ObjectStore::Pin writes
+    S3XFS_ASSIGN_OR_RETURN(InodeId ino, t.InsertInode(holder));
+    S3XFS_RETURN_IF_ERROR(t.AddUses(ino, {}, {{leaf, 4}, {root, 50}}));
+    return t.PutPin(root, ino, 1).status();
+  });
+  auto tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].root, root);
+  // Queued by the same transaction: the uploads are not after the pin.
+  RemoteQueueStats st = Stats();
+  EXPECT_EQ(st.uploads, 2u);
+  EXPECT_LE(st.oldest_upload_ns, tasks[0].queued_ns);
+  // The node lost blocks: they are queued again and the pin waits until after them.
+  W([&](LedgerTxn& t) -> Status {
+    for (auto* c : {&leaf, &root})
+      S3XFS_RETURN_IF_ERROR(t.UploadDone(c->multihash()).status());
+    return Status::OK();
+  });
+  EXPECT_EQ(Stats().uploads, 0u);
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t hour = 3'600'000'000'000;
+  W([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(uint64_t n, t.RequeueBlocksOf(root, now + hour));
+    EXPECT_EQ(n, 2u);
+    return Status::OK();
+  });
+  st = Stats();
+  EXPECT_EQ(st.uploads, 2u);
+  EXPECT_TRUE(ledger_->Read([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(auto due, t.PinTasks(10, now + hour / 2));
+    EXPECT_TRUE(due.empty()) << "postponed";
+    S3XFS_ASSIGN_OR_RETURN(auto later, t.PinTasks(10, INT64_MAX));
+    EXPECT_EQ(later.size(), 1u);
+    // ...and after the uploads queued again.
+    if (!later.empty()) EXPECT_GE(later[0].queued_ns, st.oldest_upload_ns);
+    return Status::OK();
+  }).ok());
+  W([&](LedgerTxn& t) { return t.DeferPin(root, 0); });
+  Drain();
+  W([&](LedgerTxn& t) { return t.RemovePin(root).status(); });
+  tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_FALSE(tasks[0].pin);
+}
+
+TEST_F(LedgerPins, ResetRecountsAndTrackingOffChangesNothing) {
+  Cid a = Root("a"), b = Root("b");
+  ledger_->TrackRemotePins(false);
+  W([&](LedgerTxn& t) -> Status {
+    S3XFS_RETURN_IF_ERROR(t.InsertInode(File(a)).status());
+    S3XFS_RETURN_IF_ERROR(t.InsertInode(File(a)).status());
+    return t.InsertInode(File(b)).status();
+  });
+  EXPECT_TRUE(Tasks().empty());
+  W([&](LedgerTxn& t) { return t.ResetPins(true, 5); });
+  auto tasks = Tasks();
+  EXPECT_EQ(tasks.size(), 2u);
+  ledger_->TrackRemotePins(true);
+  Drain();
+  // a is counted twice: one delete keeps it pinned.
+  W([&](LedgerTxn& t) -> Status {
+    S3XFS_ASSIGN_OR_RETURN(auto all, t.UnlinkedInodes());  // none; just a read in a write
+    (void)all;
+    return Status::OK();
+  });
+  W([&](LedgerTxn& t) { return t.ResetPins(false, 5); });
+  EXPECT_TRUE(Tasks().empty());
+  EXPECT_EQ(Stats().pins, 0u);
+}
 }  // namespace
 }  // namespace s3xfs

@@ -13,11 +13,20 @@
 //    (Corruption naming the CID instead).
 //  - Errors: NotFound for a missing block, Corruption, IOError (local), Unavailable (remote node
 //    down; may succeed later), Timeout.
+//
+// Root pins. Most stores keep every block put until it is deleted. A store whose node keeps
+// blocks only while a pin holds them (Kubo: its GC reclaims unpinned blocks) says so with
+// pins_roots(); the core then keeps one recursive pin per object root on it (RemoteSync in
+// src/core/remote.cc), pinned only once every block of the DAG was put, moved with PinRoot's
+// `replaces` when an overwrite changes an object's root, and removed with UnpinRoot when no
+// object uses the root any more. Such a store is never asked to Delete blocks the ledger
+// forgot: they may be shared with other users of the node, whose GC reclaims them once unpinned.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -62,6 +71,17 @@ class BlockStore : public BlockSource {
   // Whether the store can serve requests now (remote stores ask their node; local ones are
   // healthy). Unavailable with the reason otherwise.
   virtual Status Health() { return Status::OK(); }
+
+  // ---- root pins (see the top of this file) ----
+  // Whether the store wants root pins (default: no; PinRoot/UnpinRoot are then NotSupported).
+  virtual bool pins_roots() const { return false; }
+  // Pins the DAG under root recursively. REQUIRES: every block of the DAG was put (a node may
+  // otherwise fetch from the network or fail). With `replaces`, that root's pin moves to root in
+  // one step (Kubo pin/update): blocks the two DAGs share stay pinned throughout; `replaces`
+  // not being pinned is not an error. Idempotent: pinning a pinned root succeeds.
+  virtual Status PinRoot(const Cid& root, const std::optional<Cid>& replaces);
+  // Removes root's recursive pin; OK when it was not pinned.
+  virtual Status UnpinRoot(const Cid& root);
 };
 
 }  // namespace s3xfs

@@ -18,7 +18,7 @@ namespace s3xfs {
 
 class FaultyBlockStore : public BlockStore {
  public:
-  enum class Op { kPut, kGet, kHas, kSize, kDelete, kSync, kForEach };
+  enum class Op { kPut, kGet, kHas, kSize, kDelete, kSync, kForEach, kPin, kUnpin };
 
   // `inner` must outlive the wrapper.
   explicit FaultyBlockStore(BlockStore* inner) : inner_(inner) {}
@@ -49,6 +49,9 @@ class FaultyBlockStore : public BlockStore {
   Status Sync() override;
   Status ForEach(const std::function<Status(const Cid&)>& fn) override;
   std::string Describe() const override { return "faulty(" + inner_->Describe() + ")"; }
+  bool pins_roots() const override { return inner_->pins_roots(); }
+  Status PinRoot(const Cid& root, const std::optional<Cid>& replaces) override;
+  Status UnpinRoot(const Cid& root) override;
 
  private:
   // Runs the fault checks for one call; a non-OK result is returned instead of the call.

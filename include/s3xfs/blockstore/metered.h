@@ -2,7 +2,8 @@
 // metrics registry (s3xfs/base/metrics.h) under the label store="NAME":
 //
 //   s3xfs_blockstore_operations_total{store,op}      blocks asked for / stored / ..., per call
-//                                                   (GetMany and PutMany count each block)
+//                                                   (GetMany and PutMany count each block;
+//                                                   op "pin"/"unpin": root pins)
 //   s3xfs_blockstore_errors_total{store,op,kind}     failed operations by Status code
 //                                                   (not_found, corruption, io, unavailable,
 //                                                   timeout, ...)

@@ -49,13 +49,18 @@ struct ObjectStoreOptions {
   // passed to Open is the local write-back copy (normally a TieredStore over both), commits
   // queue their new blocks in the ledger, and a background thread uploads them (leaves and
   // nodes), then drops the references of blocks GC forgot. Acknowledged writes never wait for
-  // the remote; a restart resumes the queue. Not owned; must outlive the store.
+  // the remote; a restart resumes the queue. A remote that pins roots (BlockStore::pins_roots,
+  // Kubo) instead gets one recursive pin per object root, once the root's blocks are uploaded,
+  // and is never asked to delete blocks. Not owned; must outlive the store.
   BlockStore* remote = nullptr;
   // How often the upload thread looks for new work when idle.
   std::chrono::milliseconds remote_poll{std::chrono::milliseconds(200)};
   // The snapshot index (tree CID -> manifest CID, one line per snapshot). Default: "snapshots"
   // in the ledger's directory.
   std::string snapshot_index_path;
+  // A root pin that failed for a reason of its own (not the node being down) is tried again
+  // this much later (after its blocks were uploaded again, when the node lacked some).
+  std::chrono::milliseconds remote_pin_retry{std::chrono::minutes(1)};
 };
 
 // The upload queue to the remote block store (ObjectStoreOptions::remote).
@@ -64,10 +69,13 @@ struct RemoteStatus {
   std::string remote;              // Describe() of the remote store
   bool healthy = true;             // the last upload/delete or health check succeeded
   std::string last_error;          // why not, when !healthy
+  bool pins_roots = false;         // the remote keeps one pin per object root (Kubo)
   RemoteQueueStats queue;          // what is still to do (from the ledger)
   uint64_t uploaded_blocks = 0;    // since the store was opened
   uint64_t uploaded_bytes = 0;
   uint64_t deleted_blocks = 0;
+  uint64_t pinned_roots = 0;       // pins added (or moved) since the store was opened
+  uint64_t unpinned_roots = 0;
   int64_t last_upload_ns = 0;      // 0: none yet
 };
 
@@ -370,7 +378,8 @@ class ObjectStore {
     uint64_t blocks = 0, bytes = 0;
   };
   virtual Result<StoredBlocks> CountStoredBlocks() = 0;
-  // Waits until the upload queue is empty or `timeout` passed; Timeout with what is left.
+  // Waits until the upload queue is empty (and, on a remote that pins roots, no root waits for
+  // its pin) or `timeout` passed; Timeout with what is left.
   virtual Status WaitUploaded(std::chrono::milliseconds timeout) = 0;
   virtual const DagOptions& dag_options() const = 0;
 };

@@ -24,7 +24,7 @@
 
 namespace s3xfs {
 
-constexpr int kLedgerSchemaVersion = 2;
+constexpr int kLedgerSchemaVersion = 3;
 
 // One directory entry: a full S3 key and its place in the mount.
 struct Dentry {
@@ -63,6 +63,15 @@ struct RemoteTask {
 struct RemoteQueueStats {
   uint64_t uploads = 0, upload_bytes = 0, deletes = 0;
   int64_t oldest_upload_ns = 0;  // 0 when no upload is queued
+  uint64_t pins = 0, unpins = 0;  // root pins to add / remove (schema 3)
+};
+
+// One root pin to change on a remote that pins roots (schema 3, table remote_pins).
+struct PinTask {
+  Cid root;
+  bool pin = true;                // true: pin root; false: unpin it
+  std::optional<Cid> replaces;    // pin only: a pinned root no longer used, to move the pin from
+  int64_t queued_ns = 0;          // when it became due (the transaction that changed the root)
 };
 
 struct UploadRow {
@@ -166,6 +175,30 @@ class LedgerTxn {
   virtual Result<RemoteQueueStats> RemoteStats() = 0;
   // Queues an upload of every known block (a data directory meeting a new remote).
   virtual Status QueueAllUploads(int64_t now_ns) = 0;
+  // ---- remote root pins (while Ledger::TrackRemotePins is on; schema 3) ----
+  // The roots the remote should pin are counted as inodes change, in the same transaction:
+  // the root CID of every inode with nlink > 0 and size > 0 (a linked object with content), and
+  // of every ledger pin (PutPin). InsertInode, UpdateInode, SetNlink, DeleteInode, PutPin and
+  // RemovePin keep the counts. A root whose count leaves zero needs a pin; a pinned root whose
+  // count reaches zero needs an unpin (an unpinned one is forgotten at once). When one
+  // transaction both drops a pinned root and adds a new one (an overwrite), the new root's pin
+  // replaces the old one (PinTask::replaces), which is then not offered as an unpin.
+  // Due work, oldest first: queued_ns <= not_after_ns, at most `limit`.
+  virtual Result<std::vector<PinTask>> PinTasks(size_t limit, int64_t not_after_ns) = 0;
+  // root is pinned now; `replaced` (PinTask::replaces) no longer is.
+  virtual Status PinDone(const Cid& root, const std::optional<Cid>& replaced) = 0;
+  // root's pin is gone (the row is forgotten unless the root came back meanwhile).
+  virtual Status UnpinDone(const Cid& root) = 0;
+  // Postpones root's pin work to until_ns (a failure that is the root's, not the node's).
+  virtual Status DeferPin(const Cid& root, int64_t until_ns) = 0;
+  // The remote lost blocks of root (a pin failed for a missing block): queues an upload of
+  // every block of one inode holding root, and postpones root's pin to until_ns, after them.
+  // Returns the number of blocks queued (0: no inode holds root any more).
+  virtual Result<uint64_t> RequeueBlocksOf(const Cid& root, int64_t until_ns) = 0;
+  // Forgets every pin row, then (when `recount`) counts the roots again from the inodes and
+  // ledger pins as not yet pinned (a data directory meeting a new remote that pins roots).
+  virtual Status ResetPins(bool recount, int64_t now_ns) = 0;
+
   virtual Result<std::optional<std::string>> GetSetting(const std::string& name) = 0;
   virtual Status SetSetting(const std::string& name, const std::string& value) = 0;
 
@@ -210,6 +243,10 @@ class Ledger {
   // turns it on for a ledger whose settings name a remote (set when a remote was first used);
   // otherwise it is off (the embedded store alone needs no queue).
   virtual void TrackRemote(bool on) = 0;
+  // While on, transactions keep the remote's root pins (LedgerTxn remote root pins) up to date.
+  // Open() turns it on when the settings say the remote pins roots (remote_pins = 1, set by
+  // RemoteSync); otherwise it is off.
+  virtual void TrackRemotePins(bool on) = 0;
   // Runs fn in a read transaction on a pooled connection.
   virtual Status Read(const std::function<Status(LedgerTxn&)>& fn) = 0;
   virtual int schema_version() const = 0;
