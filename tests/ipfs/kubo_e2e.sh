@@ -28,11 +28,10 @@ T_START=$(date +%s)
 mnt=$TMP/mnt
 data=$TMP/data
 mkdir -p "$mnt" "$TMP/files"
+# (No status games: a failing command here would end the EXIT trap early under errexit.)
 cleanup_all() {
-  local rc=$?
   fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
-  (exit "$rc")
-  cleanup_tmp
+  cleanup_tmp || true
 }
 trap cleanup_all EXIT
 start_jsipfs "$TMP/ipfs"  # (chains jsipfs_cleanup in front of cleanup_all)

@@ -52,8 +52,9 @@ jsipfs_rpc() {
   curl -sS --fail-with-body -X POST "$JSIPFS_API/$cmd${q:+?$q}"
 }
 
+# Always returns 0: it runs in EXIT traps, where a non-zero status would end the trap early
+# (errexit) and skip the cleanups after it. The script's exit status is kept anyway.
 jsipfs_cleanup() {
-  local rc=$?
   if [[ -n "$JSIPFS_PID" ]]; then
     kill "$JSIPFS_PID" 2>/dev/null || true
     local i
@@ -62,7 +63,7 @@ jsipfs_cleanup() {
     wait "$JSIPFS_PID" 2>/dev/null || true
     JSIPFS_PID=
   fi
-  return "$rc"
+  return 0
 }
 
 # start_jsipfs DIR: creates the repo in DIR on first use (ports chosen then, kept in its config),

@@ -17,11 +17,10 @@ s3xfs_init "$S3XFS"
 # shellcheck source=../../tests/ipfs/lib.sh
 source "$root/tests/ipfs/lib.sh"
 require_jsipfs
+# (No status games: a failing command here would end the EXIT trap early under errexit.)
 cleanup_all() {
-  local rc=$?
   fusermount3 -u "$TMP/mnt" 2>/dev/null || true
-  (exit "$rc")
-  cleanup_tmp
+  cleanup_tmp || true
 }
 trap cleanup_all EXIT
 start_jsipfs "$TMP/ipfs"
