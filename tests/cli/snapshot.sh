@@ -49,7 +49,7 @@ do_umount() {
   for _ in $(seq 1 100); do [ -e "$data/admin.sock" ] || break; sleep 0.1; done
   mounted=0
 }
-trap 'st=$?; if ((mounted)); then fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null; fi; (exit $st); cleanup_tmp' EXIT
+trap 'st=$?; set +e; if ((mounted)); then fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null; fi; (exit $st); cleanup_tmp' EXIT
 s3state() { /usr/bin/python3 "$here/s3_state.py" "http://127.0.0.1:$port" SNAPKEY snapshot-secret-1 "$@"; }
 # Everything the mount shows of a bucket: type, mode, owner, size, mtime, link count (atime
 # aside: reading changes it), then every xattr.
