@@ -11,14 +11,62 @@ Status NoInode(InodeId ino) {
 
 class BlockWriterImpl final : public ObjectStore::BlockWriter {
  public:
-  BlockWriterImpl(BlockStore* blocks, InflightBlocks* inflight) : held_(blocks, inflight) {}
+  BlockWriterImpl(BlockStore* blocks, InflightBlocks* inflight)
+      : blocks_(blocks), inflight_(inflight) {}
+  ~BlockWriterImpl() override { inflight_->Unhold(held_); }
+
   Status Put(const Cid& cid, ByteView data) override {
-    S3XFS_RETURN_IF_ERROR(held_.Add(cid, data, false));
-    return held_.Flush();  // the contract: durable when Put returns
+    Hold(cid);
+    BlockRef ref{cid, data};
+    return blocks_->PutMany(std::span<const BlockRef>(&ref, 1));  // durable when it returns
+  }
+
+  Status PutUnsynced(const Cid& cid, ByteView data) override {
+    Hold(cid);
+    BlockRef ref{cid, data};
+    S3XFS_RETURN_IF_ERROR(blocks_->PutManyUnsynced(std::span<const BlockRef>(&ref, 1)));
+    std::lock_guard<std::mutex> l(mu_);
+    unsynced_.push_back(cid);
+    return Status::OK();
+  }
+
+  Status Sync() override {
+    // sync_mu_ orders syncs: a block a concurrent Sync took is durable before this one returns.
+    std::lock_guard<std::mutex> s(sync_mu_);
+    std::vector<Cid> batch;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      batch.swap(unsynced_);
+    }
+    if (batch.empty()) return Status::OK();
+    Status st = blocks_->SyncBlocks(batch);
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> l(mu_);
+      unsynced_.insert(unsynced_.end(), batch.begin(), batch.end());  // the next Sync retries
+    }
+    return st;
+  }
+
+  size_t unsynced() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return unsynced_.size();
   }
 
  private:
-  HeldBlocks held_;
+  // Protects the block from GC (a put may find it already stored) until the writer dies.
+  void Hold(const Cid& cid) {
+    Bytes mh(cid.multihash().begin(), cid.multihash().end());
+    inflight_->Hold(mh);
+    std::lock_guard<std::mutex> l(mu_);
+    held_.push_back(std::move(mh));
+  }
+
+  BlockStore* blocks_;
+  InflightBlocks* inflight_;
+  std::mutex sync_mu_;            // held across one SyncBlocks call (see Sync)
+  mutable std::mutex mu_;         // leaf lock
+  std::vector<Bytes> held_;       // GUARDED_BY(mu_)
+  std::vector<Cid> unsynced_;     // GUARDED_BY(mu_)
 };
 
 }  // namespace

@@ -179,6 +179,7 @@ class ObjectStoreImpl final : public ObjectStore {
   Result<std::vector<BlockUse>> FileLeaves(InodeId ino) override;
   Result<ObjectInfo> UpdateContent(InodeId ino, const ContentUpdate& update, Durability durability) override;
   std::unique_ptr<BlockWriter> NewBlockWriter() override;
+  void AbandonBlocks(const std::vector<BlockUse>& blocks) override { Abandon(blocks, {}); }
   void OpenInode(InodeId ino) override { ReaderOpened(ino); }
   void CloseInode(InodeId ino) override { ReaderClosed(ino); }
   Status Pin(const Cid& root, const std::vector<BlockUse>& blocks) override;

@@ -5,6 +5,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <fcntl.h>
@@ -330,14 +331,22 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 }
 
 void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-  Bytes out;
+  ReadBuffer out;
   Status s = Fs(req)->Read(fi->fh, static_cast<uint64_t>(off), size, &out);
   if (!s.ok()) {
     ReplyErr(req, ErrnoOf(s));
     return;
   }
-  FuseMetrics::Get().read_bytes.Inc(out.size());
-  fuse_reply_buf(req, reinterpret_cast<const char*>(out.data()), out.size());
+  // The pieces go to the kernel as they are (verified blocks are not copied first).
+  std::vector<iovec> iov;
+  iov.reserve(out.pieces.size());
+  size_t n = 0;
+  for (const ReadBuffer::Piece& p : out.pieces) {
+    iov.push_back(iovec{const_cast<uint8_t*>(p.data()), p.length});
+    n += p.length;
+  }
+  FuseMetrics::Get().read_bytes.Inc(n);
+  fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
 }
 
 void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,

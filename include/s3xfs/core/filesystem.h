@@ -34,12 +34,19 @@
 
 #include "s3xfs/base/status.h"
 #include "s3xfs/core/object_store.h"
+#include "s3xfs/core/write_pipeline.h"
 
 namespace s3xfs {
 
 struct FsOptions {
   std::string cache_dir;              // dirty chunk files live here
-  uint64_t dirty_limit = 256u << 20;  // a file with more dirty bytes is flushed
+  // A file with more dirty bytes (in the cache file or stored by the pipeline, not committed)
+  // is flushed.
+  uint64_t dirty_limit = 256u << 20;
+  // Sequential writes go through the WritePipeline (hashed and stored as blocks in the
+  // background, ETag as they go) instead of the cache file. Only with raw leaves (CIDv1).
+  bool write_pipeline = true;
+  size_t pipeline_queue_bytes = 16u << 20;  // WritePipeline::Options::max_queued_bytes
   // A file still open whose last write is older than this is flushed by a background thread
   // (0 disables the timer).
   std::chrono::milliseconds flush_interval{std::chrono::seconds(5)};
@@ -51,6 +58,25 @@ struct FsStats {
   uint64_t dirty_files = 0;   // open files whose content differs from their last commit
   uint64_t dirty_bytes = 0;   // bytes of the dirty chunks in the cache (all to be flushed)
   int64_t last_flush_ns = 0;  // when dirty data was last committed (0: not since Create)
+};
+
+// The bytes a read returns, as pieces that a reply can send as they are: verified blocks are
+// shared with the block cache, not copied. Valid while the ReadBuffer lives.
+struct ReadBuffer {
+  struct Piece {
+    std::shared_ptr<const Bytes> owner;
+    size_t offset = 0, length = 0;
+    const uint8_t* data() const { return owner->data() + offset; }
+  };
+  std::vector<Piece> pieces;
+  size_t size() const {
+    size_t n = 0;
+    for (const Piece& p : pieces) n += p.length;
+    return n;
+  }
+  void AppendTo(Bytes* out) const {
+    for (const Piece& p : pieces) out->insert(out->end(), p.data(), p.data() + p.length);
+  }
 };
 
 struct SetAttrRequest {
@@ -88,7 +114,10 @@ class FileSystem {
   Result<std::pair<uint64_t, ObjectInfo>> Create(InodeId parent, const std::string& name,
                                                  const PosixAttrs& attrs);
   Result<uint64_t> Open(InodeId ino, bool truncate);
-  Status Read(uint64_t fh, uint64_t offset, size_t size, Bytes* out);
+  // Blocks of committed or pipelined chunks are fetched (and verified) without the file's lock
+  // held, so reads of one file run in parallel.
+  Status Read(uint64_t fh, uint64_t offset, size_t size, ReadBuffer* out);
+  Status Read(uint64_t fh, uint64_t offset, size_t size, Bytes* out);  // copies the pieces
   Status Write(uint64_t fh, uint64_t offset, ByteView data);
   Status Flush(uint64_t fh);  // close(2): commit dirty data
   Status Fsync(uint64_t fh);  // durable and committed when it returns
@@ -129,11 +158,20 @@ class FileSystem {
   PosixAttrs Inherit(InodeId parent, PosixAttrs attrs, bool dir);
   std::shared_ptr<OpenFile> FileFor(uint64_t fh);
   std::shared_ptr<OpenFile> OpenFileFor(InodeId ino);  // nullptr if not open
+  // REQUIRES (all *Locked): f.mu held.
   Status LoadLocked(OpenFile& f);
+  Status CacheFileLocked(OpenFile& f);
   Status FlushLocked(OpenFile& f, Durability durability);
   Status MakeDirtyLocked(OpenFile& f, uint64_t idx);
   Status ReadChunkLocked(OpenFile& f, uint64_t idx, Bytes* out);
+  // A verified block, through a small cache of the blocks read last (the kernel reads a
+  // 256 KiB leaf in several requests, possibly from several threads).
+  Result<std::shared_ptr<const Bytes>> Block(const Cid& cid);
   Status TruncateLocked(OpenFile& f, uint64_t size);
+  Status SpillTailLocked(OpenFile& f);
+  Status StartTailLocked(OpenFile& f);
+  void SubmitTailLocked(OpenFile& f);
+  void AbandonDroppedLocked(OpenFile& f);
   void Overlay(ObjectInfo* info);
   // Publishes f's dirty figures for Stats() (REQUIRES: f.mu held).
   void PublishLocked(OpenFile& f);
@@ -144,12 +182,21 @@ class FileSystem {
   ObjectStore* store_;
   FsOptions opt_;
   const size_t chunk_;
+  const std::shared_ptr<const Bytes> zeros_;  // a chunk of zeros (holes, growth)
+  const Bytes& zero_chunk_;                   // *zeros_
+  const Cid zero_leaf_;                       // its raw leaf CID
+  std::mutex blocks_mu_;                      // leaf lock
+  // Verified blocks read last, most recent at the back (at most kCachedBlocks).
+  std::vector<std::pair<Cid, std::shared_ptr<const Bytes>>> cached_blocks_;  // GUARDED_BY(blocks_mu_)
   std::mutex timer_mu_;
   std::condition_variable timer_cv_;
   bool stopping_ = false;  // GUARDED_BY(timer_mu_)
   std::thread timer_;
-  // Dirty chunks of all open files (before files_: their OpenFiles update it when destroyed).
+  // Dirty and staged chunks of all open files (before files_: their OpenFiles update it when
+  // destroyed).
   std::atomic<uint64_t> dirty_chunks_{0};
+  // Sequential writes' chunks to blocks (before files_: their streams must die first).
+  std::unique_ptr<WritePipeline> pipeline_;
   std::mutex files_mu_;
   std::unordered_map<InodeId, std::shared_ptr<OpenFile>> files_;  // GUARDED_BY(files_mu_)
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;  // GUARDED_BY(files_mu_)
