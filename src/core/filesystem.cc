@@ -356,9 +356,7 @@ Result<std::string> FileSystem::ReadLink(InodeId ino) {
 
 Status FileSystem::Unlink(InodeId parent, const std::string& name) {
   if (parent == kRootInode) return Status::InvalidArgument("buckets are removed with rmdir").With(Reason::kIsDirectory);
-  S3XFS_ASSIGN_OR_RETURN(ObjectInfo c, Child(parent, name));
-  if (c.kind == InodeKind::kDirectory) return Status::InvalidArgument(name + " is a directory").With(Reason::kIsDirectory);
-  return store_->Delete(c.bucket, c.key, Durability::kRelaxed);
+  return store_->UnlinkChild(parent, name, Durability::kRelaxed);
 }
 
 Status FileSystem::RemoveDir(InodeId parent, const std::string& name) {
@@ -445,7 +443,7 @@ Result<ObjectInfo> FileSystem::SetAttr(InodeId ino, const SetAttrRequest& r) {
   }
   if (r.mode || r.uid || r.gid || r.atime_ns || r.mtime_ns || r.ctime_ns) {
     S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, store_->StatInode(ino));
-    PosixAttrs a = i.attrs;
+    PosixAttrs& a = i.attrs;
     if (r.mode) a.mode = *r.mode & 07777;
     if (r.uid) a.uid = *r.uid;
     if (r.gid) a.gid = *r.gid;
@@ -457,6 +455,9 @@ Result<ObjectInfo> FileSystem::SetAttr(InodeId ino, const SetAttrRequest& r) {
       f->mtime_ns = 0;  // an explicit mtime wins over pending writes' time
     }
     S3XFS_RETURN_IF_ERROR(store_->SetAttrs(ino, a, Durability::kRelaxed));
+    // The attributes are the row's only change: no second read.
+    Overlay(&i);
+    return i;
   }
   return GetAttr(ino);
 }
@@ -478,19 +479,9 @@ std::shared_ptr<FileSystem::OpenFile> FileSystem::OpenFileFor(InodeId ino) {
 Result<std::pair<uint64_t, ObjectInfo>> FileSystem::Create(InodeId parent, const std::string& name,
                                                            const PosixAttrs& attrs) {
   if (!ValidName(name)) return Status::InvalidArgument("invalid name");
-  S3XFS_ASSIGN_OR_RETURN(auto dp, DirPrefix(parent));
-  S3XFS_ASSIGN_OR_RETURN(auto existing, store_->LookupChild(parent, name));
-  if (existing) return Status::AlreadyExists(name + " exists").With(Reason::kExists);
-  PutOptions po;
-  po.attrs = Inherit(parent, attrs, false);
-  po.if_none_match_star = true;
-  po.durability = Durability::kRelaxed;
-  auto info = store_->Put(dp.first, dp.second + name, {}, po);
-  if (!info.ok()) {
-    if (info.status().reason() == Reason::kPreconditionFailed)
-      return Status::AlreadyExists(name + " exists").With(Reason::kExists);
-    return info.status();
-  }
+  // One transaction: the parent, the name check, the set-group-ID rule and the new inode.
+  auto info = store_->CreateFile(parent, name, attrs, Durability::kRelaxed);
+  if (!info.ok()) return info.status();
   S3XFS_ASSIGN_OR_RETURN(uint64_t fh, Open(info->ino, false));
   return std::make_pair(fh, *info);
 }
@@ -803,6 +794,13 @@ Status FileSystem::Read(uint64_t fh, uint64_t offset, size_t size, ReadBuffer* o
 Status FileSystem::Write(uint64_t fh, uint64_t offset, ByteView data) {
   auto f = FileFor(fh);
   if (!f) return Status::InvalidArgument("bad file handle");
+  Status st = WriteTo(*f, offset, data);
+  if (!st.ok()) PagesStale(f->ino);  // the kernel may hold the bytes it could not write
+  return st;
+}
+
+Status FileSystem::WriteTo(OpenFile& file, uint64_t offset, ByteView data) {
+  OpenFile* f = &file;
   // Wait for room in the pipeline before taking the file's lock (readers of the file need it).
   if (pipeline_ && !data.empty()) pipeline_->Reserve(data.size());
   std::lock_guard<std::mutex> l(f->mu);
@@ -959,6 +957,11 @@ Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
   return Status::OK();
 }
 
+bool FileSystem::KeepCache(InodeId ino) {
+  std::lock_guard<std::mutex> l(stale_mu_);
+  return stale_pages_.erase(ino) == 0;
+}
+
 Status FileSystem::Flush(uint64_t fh) {
   auto f = FileFor(fh);
   if (!f) return Status::InvalidArgument("bad file handle");
@@ -1006,6 +1009,7 @@ Status FileSystem::Release(uint64_t fh) {
       // Changes that could not be committed (the error went to close) are dropped with the
       // file; the pipeline's blocks for them become garbage.
       std::lock_guard<std::mutex> l(f->mu);
+      if (f->changed) PagesStale(f->ino);
       if (f->stream) {
         f->stream->WaitIdle();
         f->DropStagedFrom(0);

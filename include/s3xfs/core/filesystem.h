@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "s3xfs/base/status.h"
@@ -119,6 +120,11 @@ class FileSystem {
   Status Read(uint64_t fh, uint64_t offset, size_t size, ReadBuffer* out);
   Status Read(uint64_t fh, uint64_t offset, size_t size, Bytes* out);  // copies the pieces
   Status Write(uint64_t fh, uint64_t offset, ByteView data);
+  // Whether the kernel may keep the pages it cached for ino when it is opened (FUSE keep_cache).
+  // An inode's content only changes through the mount (S3 writes make new inodes), so its pages
+  // stay right unless the mount dropped writes it had accepted (a write, flush or close failed):
+  // then false, once.
+  bool KeepCache(InodeId ino);
   Status Flush(uint64_t fh);  // close(2): commit dirty data
   Status Fsync(uint64_t fh);  // durable and committed when it returns
   Status Release(uint64_t fh);
@@ -158,6 +164,7 @@ class FileSystem {
   PosixAttrs Inherit(InodeId parent, PosixAttrs attrs, bool dir);
   std::shared_ptr<OpenFile> FileFor(uint64_t fh);
   std::shared_ptr<OpenFile> OpenFileFor(InodeId ino);  // nullptr if not open
+  Status WriteTo(OpenFile& f, uint64_t offset, ByteView data);
   // REQUIRES (all *Locked): f.mu held.
   Status LoadLocked(OpenFile& f);
   Status CacheFileLocked(OpenFile& f);
@@ -202,6 +209,12 @@ class FileSystem {
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;  // GUARDED_BY(files_mu_)
   uint64_t next_fh_ = 1;  // GUARDED_BY(files_mu_)
   std::atomic<int64_t> last_flush_ns_{0};
+  std::mutex stale_mu_;                       // leaf lock
+  std::unordered_set<InodeId> stale_pages_;   // GUARDED_BY(stale_mu_): see KeepCache
+  void PagesStale(InodeId ino) {
+    std::lock_guard<std::mutex> l(stale_mu_);
+    stale_pages_.insert(ino);
+  }
 };
 
 }  // namespace s3xfs

@@ -244,6 +244,17 @@ class ObjectStore {
                                                   size_t limit) = 0;
   // Number of subdirectories (for a directory's nlink).
   virtual Result<uint64_t> CountSubdirs(InodeId dir) = 0;
+  // The mount's create/mknod of a regular file: an empty file called `name` in directory
+  // `parent`, in one transaction (no reads before it). AlreadyExists (kExists) when the name is
+  // taken in the mount (file or directory) or the key exists over S3; the file takes the
+  // directory's group when the directory is set-group-ID. Returns it with bucket and key.
+  virtual Result<ObjectInfo> CreateFile(InodeId parent, const std::string& name,
+                                        const PosixAttrs& attrs,
+      Durability durability = Durability::kDurable) = 0;
+  // The mount's unlink: removes the entry `name` of directory `parent` (not a directory:
+  // IsDirectory), in one transaction; like Delete of its key.
+  virtual Status UnlinkChild(InodeId parent, const std::string& name,
+      Durability durability = Durability::kDurable) = 0;
   // chmod/chown/utimens: replaces the POSIX attributes (ctime as given).
   virtual Status SetAttrs(InodeId ino, const PosixAttrs& attrs,
       Durability durability = Durability::kDurable) = 0;
