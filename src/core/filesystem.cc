@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 
+#include "s3xfs/base/log.h"
 #include "s3xfs/cas/dag_builder.h"
 
 namespace s3xfs {
@@ -90,6 +91,15 @@ struct FileSystem::OpenFile {
   // through the pipeline with md5, unchanged since): the ETag needs only the tail added.
   bool md5_ok = false;
   bool changed = false;            // differs from the committed version
+  uint64_t generation = 0;         // of the committed version (as the ledger counts them)
+  uint64_t version = 0;            // bumped by every change (write, truncate)
+  uint64_t commits = 0;            // commits made so far (by any path)
+  // A background commit (dirty limit) is running; min_size: the smallest size since its
+  // snapshot; old_writers: writers of snapshots being committed in the background, synced by
+  // any commit (their blocks are staged until one succeeds) and kept until then (GC).
+  bool bg_commit = false;
+  uint64_t min_size = 0;
+  std::vector<std::shared_ptr<ObjectStore::BlockWriter>> old_writers;
   int fd = -1;                     // cache file: a sparse mirror at the file's own offsets
   int64_t mtime_ns = 0;            // of the last write
   // Published copies of `changed` and the dirty bytes, read by Stats() without taking mu
@@ -198,7 +208,9 @@ FileSystem::FileSystem(ObjectStore* store, FsOptions options)
     WritePipeline::Options po;
     po.chunk_size = chunk_;
     po.max_queued_bytes = std::max<size_t>(opt_.pipeline_queue_bytes, 2 * chunk_);
+    po.store_threads = 2;
     pipeline_ = std::make_unique<WritePipeline>(po);
+    committer_ = std::thread([this] { CommitLoop(); });
   }
   if (opt_.flush_interval.count() > 0) timer_ = std::thread([this] { TimerLoop(); });
 }
@@ -211,6 +223,12 @@ FileSystem::~FileSystem() {
   timer_cv_.notify_all();
   if (timer_.joinable()) timer_.join();
   FlushAll();
+  {
+    std::lock_guard<std::mutex> l(commit_mu_);
+    commit_stop_ = true;
+  }
+  commit_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
 }
 
 void FileSystem::TimerLoop() {
@@ -520,6 +538,7 @@ Status FileSystem::LoadLocked(OpenFile& f) {
   if (i.kind != InodeKind::kFile) return Status::InvalidArgument("not a regular file").With(Reason::kIsDirectory);
   S3XFS_ASSIGN_OR_RETURN(f.leaves, store_->FileLeaves(f.ino));
   f.size = i.size;
+  f.generation = i.generation;
   if (pipeline_ && f.size == 0) {
     f.tail_idx = 0;  // an empty file: everything written from 0 on is sequential so far
     f.md5_ok = true;
@@ -705,7 +724,9 @@ Status FileSystem::TruncateLocked(OpenFile& f, uint64_t size) {
     f.md5_ok = true;
   }
   f.size = size;
+  f.min_size = std::min(f.min_size, size);
   f.changed = true;
+  f.version++;
   f.mtime_ns = Now();
   return Status::OK();
 }
@@ -794,13 +815,13 @@ Status FileSystem::Read(uint64_t fh, uint64_t offset, size_t size, ReadBuffer* o
 Status FileSystem::Write(uint64_t fh, uint64_t offset, ByteView data) {
   auto f = FileFor(fh);
   if (!f) return Status::InvalidArgument("bad file handle");
-  Status st = WriteTo(*f, offset, data);
+  Status st = WriteTo(f, offset, data);
   if (!st.ok()) PagesStale(f->ino);  // the kernel may hold the bytes it could not write
   return st;
 }
 
-Status FileSystem::WriteTo(OpenFile& file, uint64_t offset, ByteView data) {
-  OpenFile* f = &file;
+Status FileSystem::WriteTo(const std::shared_ptr<OpenFile>& self, uint64_t offset, ByteView data) {
+  OpenFile* f = self.get();
   // Wait for room in the pipeline before taking the file's lock (readers of the file need it).
   if (pipeline_ && !data.empty()) pipeline_->Reserve(data.size());
   std::lock_guard<std::mutex> l(f->mu);
@@ -848,15 +869,22 @@ Status FileSystem::WriteTo(OpenFile& file, uint64_t offset, ByteView data) {
     data = data.subspan(n);
   }
   f->changed = true;
+  f->version++;
   f->mtime_ns = Now();
-  if ((f->dirty.size() + f->staged.size()) * chunk_ > opt_.dirty_limit)
-    return FlushLocked(*f, Durability::kRelaxed);
+  if ((f->dirty.size() + f->staged.size()) * chunk_ > opt_.dirty_limit) {
+    // A file written sequentially is committed in the background: the writer goes on.
+    if (f->dirty.empty() && f->stream && !f->bg_commit && f->stream->error().ok())
+      return StartBackgroundCommitLocked(self);
+    if (!f->bg_commit) return FlushLocked(*f, Durability::kRelaxed);
+  }
   return Status::OK();
 }
 
 Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
   if (!f.loaded || !f.changed) return Status::OK();
   Publish publish(this, f);
+  const auto t0 = std::chrono::steady_clock::now();
+  const size_t staged_chunks = f.staged.size(), dirty_chunks = f.dirty.size();
   // Every chunk the pipeline took is stored first; a failed put is retried here, once.
   if (f.stream) {
     f.stream->WaitIdle();
@@ -938,9 +966,14 @@ Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
   }
   if (!root.ok()) return root.status();
   S3XFS_RETURN_IF_ERROR(f.stream ? f.stream->SyncWriter() : writer->Sync());
+  // Chunks of a snapshot a background commit has not committed yet went to its writer.
+  for (const auto& w : f.old_writers) S3XFS_RETURN_IF_ERROR(w->Sync());
   u.root = *root;
   u.mtime_ns = f.mtime_ns;
-  S3XFS_RETURN_IF_ERROR(store_->UpdateContent(f.ino, u, durability).status());
+  S3XFS_ASSIGN_OR_RETURN(ObjectInfo committed, store_->UpdateContent(f.ino, u, durability));
+  f.generation = committed.generation;
+  f.commits++;
+  f.old_writers.clear();
   f.leaves = std::move(u.leaves);
   f.CleanFrom(0);
   f.SetTailDirty(false);
@@ -954,12 +987,216 @@ Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
   f.changed = false;
   f.mtime_ns = 0;
   last_flush_ns_.store(Now(), std::memory_order_relaxed);
+  S3XFS_LOG(kDebug) << "committed inode " << f.ino << " (" << f.size << " bytes; "
+                    << staged_chunks << " chunks from the pipeline, " << dirty_chunks
+                    << " from the cache file) in "
+                    << std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - t0).count() / 1000.0 << " ms";
   return Status::OK();
 }
 
 bool FileSystem::KeepCache(InodeId ino) {
   std::lock_guard<std::mutex> l(stale_mu_);
   return stale_pages_.erase(ino) == 0;
+}
+
+// ---------------- background commits (dirty limit) ----------------
+
+// What a background commit commits: the file as it was when the commit started.
+struct FileSystem::Snapshot {
+  std::shared_ptr<OpenFile> file;
+  uint64_t size = 0, version = 0, commits = 0, generation = 0;
+  int64_t mtime_ns = 0;
+  std::vector<BlockUse> leaves;  // committed chunks
+  std::vector<std::pair<uint64_t, std::shared_ptr<WritePipeline::Chunk>>> staged;
+  uint64_t tail_idx = 0;
+  Bytes tail;
+  std::shared_ptr<WritePipeline::Stream::Md5Mark> md5;
+  std::shared_ptr<ObjectStore::BlockWriter> writer;  // where the staged chunks went
+};
+
+// REQUIRES: f.mu held; no dirty chunks (the cache file changes under a commit that runs
+// without the lock), no background commit running.
+Status FileSystem::StartBackgroundCommitLocked(const std::shared_ptr<OpenFile>& self) {
+  OpenFile& f = *self;
+  auto snap = std::make_unique<Snapshot>();
+  snap->file = self;
+  snap->size = f.size;
+  snap->version = f.version;
+  snap->commits = f.commits;
+  snap->generation = f.generation;
+  snap->mtime_ns = f.mtime_ns;
+  snap->leaves = f.leaves;
+  snap->staged.assign(f.staged.begin(), f.staged.end());
+  snap->tail_idx = f.tail_idx;
+  snap->tail = f.tail;
+  if (f.md5_ok) snap->md5 = f.stream->MarkMd5();  // else the ETag is computed from the bytes
+  // Chunks from now on go to a new writer; this one is synced and committed in the background.
+  snap->writer = f.stream->TakeWriter();
+  if (!snap->writer) snap->writer = store_->NewBlockWriter();
+  f.old_writers.push_back(snap->writer);
+  f.bg_commit = true;
+  f.min_size = f.size;
+  {
+    std::lock_guard<std::mutex> l(commit_mu_);
+    commit_queue_.push_back(std::move(snap));
+  }
+  commit_cv_.notify_all();
+  return Status::OK();
+}
+
+void FileSystem::CommitLoop() {
+  std::unique_lock<std::mutex> l(commit_mu_);
+  for (;;) {
+    commit_cv_.wait(l, [&] { return commit_stop_ || !commit_queue_.empty(); });
+    if (commit_queue_.empty()) return;
+    std::unique_ptr<Snapshot> snap = std::move(commit_queue_.front());
+    commit_queue_.pop_front();
+    l.unlock();
+    BackgroundCommit(*snap);
+    snap.reset();
+    l.lock();
+  }
+}
+
+// Runs without the file's lock: waits for the snapshot's chunks and MD5, stores the tail and
+// the interior nodes, syncs, commits if no newer commit came first, then (under the lock)
+// records what it committed.
+void FileSystem::BackgroundCommit(Snapshot& snap) {
+  OpenFile& f = *snap.file;
+  const auto t0 = std::chrono::steady_clock::now();
+  const DagOptions& dag = store_->dag_options();
+  ObjectStore::ContentUpdate u;
+  std::vector<BlockUse> put;  // blocks this commit wrote (garbage if it does not commit)
+  DagBuilder builder(dag, [&](const Cid& cid, ByteView d, bool leaf) -> Status {
+    (leaf ? u.leaves : u.nodes).push_back(BlockUse{cid, d.size()});
+    put.push_back(BlockUse{cid, d.size()});
+    return snap.writer->PutUnsynced(cid, d);
+  });
+  std::map<uint64_t, Cid> cids;
+  Status st;
+  for (const auto& [idx, c] : snap.staged) {
+    auto cid = f.stream->Stored(c);
+    if (!cid.ok()) {
+      st = cid.status();
+      break;
+    }
+    cids.emplace(idx, *cid);
+  }
+  const uint64_t n = (snap.size + chunk_ - 1) / chunk_;
+  bool zero_put = false;
+  // Without a running MD5 (the file was not written in order), the ETag comes from the bytes:
+  // every block is read back (verified), as a flush does.
+  EVP_MD_CTX* md5 = nullptr;
+  if (!snap.md5) {
+    md5 = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md5, EVP_md5(), nullptr);
+  }
+  auto hash_block = [&](const Cid& cid, uint64_t len) -> Status {
+    if (!md5) return Status::OK();
+    S3XFS_ASSIGN_OR_RETURN(auto b, Block(cid));
+    EVP_DigestUpdate(md5, b->data(), std::min<size_t>(b->size(), len));
+    if (b->size() < len) EVP_DigestUpdate(md5, zero_chunk_.data(), len - b->size());
+    return Status::OK();
+  };
+  for (uint64_t idx = 0; idx < n && st.ok(); ++idx) {
+    const uint64_t len = std::min<uint64_t>(chunk_, snap.size - idx * chunk_);
+    std::optional<Cid> leaf;
+    if (auto it = cids.find(idx); it != cids.end()) {
+      leaf = it->second;
+    } else if (idx == snap.tail_idx) {
+      Bytes chunk(snap.tail.begin(), snap.tail.end());
+      chunk.resize(len, 0);
+      if (md5) EVP_DigestUpdate(md5, chunk.data(), chunk.size());
+      st = builder.Write(chunk);
+      continue;
+    } else if (idx < snap.leaves.size() && snap.leaves[idx].size == len &&
+               snap.leaves[idx].cid.codec() == Codec::kRaw) {
+      leaf = snap.leaves[idx].cid;
+    } else if (idx >= snap.leaves.size() && len == chunk_) {
+      if (!zero_put) {
+        st = snap.writer->PutUnsynced(zero_leaf_, zero_chunk_);
+        zero_put = true;
+      }
+      leaf = zero_leaf_;
+    } else {
+      // A committed leaf the file grew past (or a short hole): its bytes, then zeros.
+      Bytes chunk(len, 0);
+      if (idx < snap.leaves.size()) {
+        auto b = Block(snap.leaves[idx].cid);
+        if (!b.ok()) {
+          st = b.status();
+          break;
+        }
+        std::copy_n((*b)->begin(), std::min<size_t>((*b)->size(), len), chunk.begin());
+      }
+      if (md5) EVP_DigestUpdate(md5, chunk.data(), chunk.size());
+      st = builder.Write(chunk);
+      continue;
+    }
+    if (st.ok()) st = hash_block(*leaf, len);
+    if (st.ok()) st = builder.AddLeaf(LeafInfo{*leaf, len, len});
+    if (st.ok()) u.leaves.push_back(BlockUse{*leaf, len});
+  }
+  Result<DagRoot> root = st.ok() ? builder.Finish() : Result<DagRoot>(st);
+  if (md5) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dn = 0;
+    EVP_DigestFinal_ex(md5, digest, &dn);
+    EVP_MD_CTX_free(md5);
+    u.etag = HexEncode(ByteView(digest, dn));
+  }
+  if (root.ok()) {
+    u.root = *root;
+    if (snap.md5) u.etag = f.stream->Md5HexAt(snap.md5, snap.tail);
+    u.mtime_ns = snap.mtime_ns;
+    u.if_generation = snap.generation;
+    st = snap.writer->Sync();
+  } else {
+    st = root.status();
+  }
+  Result<ObjectInfo> committed = st.ok() ? store_->UpdateContent(f.ino, u, Durability::kRelaxed)
+                                         : Result<ObjectInfo>(st);
+  {
+    std::lock_guard<std::mutex> l(f.mu);
+    Publish publish(this, f);
+    if (committed.ok() && f.commits == snap.commits) {
+      // The newest commit: the staged chunks it took are committed leaves now.
+      f.generation = committed->generation;
+      f.commits++;
+      f.leaves = u.leaves;
+      const uint64_t keep = (f.min_size + chunk_ - 1) / chunk_;
+      if (f.leaves.size() > keep) f.leaves.resize(keep);  // truncated since the snapshot
+      for (const auto& [idx, c] : snap.staged) {
+        auto it = f.staged.find(idx);
+        if (it != f.staged.end() && it->second == c) {
+          f.staged.erase(it);
+          f.dirty_total->fetch_sub(1, std::memory_order_relaxed);
+        }
+      }
+      std::erase(f.old_writers, snap.writer);
+      if (f.version == snap.version) {
+        f.changed = false;
+        f.mtime_ns = 0;
+        f.SetTailDirty(false);
+      }
+      last_flush_ns_.store(Now(), std::memory_order_relaxed);
+    }
+    f.bg_commit = false;
+  }
+  if (!committed.ok()) {
+    // A newer commit (flush, fsync) came first, or this one failed: the file stays dirty and
+    // the next flush commits everything; the blocks only this commit wrote are garbage.
+    if (!put.empty()) store_->AbandonBlocks(put);
+    if (committed.status().reason() != Reason::kPreconditionFailed)
+      S3XFS_LOG(kWarning) << "background commit of inode " << f.ino << " failed (retried at the "
+                          << "next flush): " << committed.status().message();
+    return;
+  }
+  S3XFS_LOG(kDebug) << "committed inode " << f.ino << " in the background (" << snap.size
+                    << " bytes, " << snap.staged.size() << " chunks from the pipeline) in "
+                    << std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - t0).count() / 1000.0 << " ms";
 }
 
 Status FileSystem::Flush(uint64_t fh) {

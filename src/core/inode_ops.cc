@@ -273,6 +273,9 @@ Result<ObjectInfo> ObjectStoreImpl::UpdateContent(InodeId ino, const ContentUpda
     if (i->kind != InodeKind::kFile)
       return Status::InvalidArgument("inode " + std::to_string(ino) + " is not a regular file")
           .With(Status::Reason::kIsDirectory);
+    if (u.if_generation && i->generation != *u.if_generation)
+      return Status::InvalidArgument("inode " + std::to_string(ino) + " changed since")
+          .With(Status::Reason::kPreconditionFailed);
     // Old references go, new ones come, in one transaction: a block shared by both versions
     // passes through zero only inside it, where GC cannot see it.
     S3XFS_RETURN_IF_ERROR(ReleaseContent(t, ino));

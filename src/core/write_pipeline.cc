@@ -106,6 +106,37 @@ std::string WritePipeline::Stream::Md5Hex(ByteView tail) {
   return HexEncode(ByteView(digest, n));
 }
 
+struct WritePipeline::Stream::Md5Mark {
+  ~Md5Mark() { EVP_MD_CTX_free(Md5(ctx)); }
+  void* ctx = nullptr;  // EVP_MD_CTX*, a copy of the stream's at the mark
+  bool done = false;    // GUARDED_BY(the stream's mu_)
+};
+
+std::shared_ptr<WritePipeline::Stream::Md5Mark> WritePipeline::Stream::MarkMd5() {
+  auto mark = std::make_shared<Md5Mark>();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++pending_;
+  }
+  pipeline_->EnqueueMark(shared_from_this(), mark);
+  return mark;
+}
+
+std::string WritePipeline::Stream::Md5HexAt(const std::shared_ptr<Md5Mark>& mark, ByteView tail) {
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return mark->done; });
+  }
+  EVP_MD_CTX* copy = EVP_MD_CTX_new();
+  EVP_MD_CTX_copy_ex(copy, Md5(mark->ctx));
+  EVP_DigestUpdate(copy, tail.data(), tail.size());
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(copy, digest, &n);
+  EVP_MD_CTX_free(copy);
+  return HexEncode(ByteView(digest, n));
+}
+
 void WritePipeline::Stream::ResetMd5() { EVP_DigestInit_ex(Md5(md5_), EVP_md5(), nullptr); }
 
 std::shared_ptr<ObjectStore::BlockWriter> WritePipeline::Stream::writer() {
@@ -125,6 +156,11 @@ Status WritePipeline::Stream::SyncWriter() {
 void WritePipeline::Stream::ResetWriter() {
   std::lock_guard<std::mutex> l(mu_);
   writer_.reset();
+}
+
+std::shared_ptr<ObjectStore::BlockWriter> WritePipeline::Stream::TakeWriter() {
+  std::lock_guard<std::mutex> l(mu_);
+  return std::move(writer_);
 }
 
 void WritePipeline::Stream::StoreDone(const std::shared_ptr<Chunk>& c, Cid cid, Status st) {
@@ -202,8 +238,16 @@ void WritePipeline::Enqueue(std::shared_ptr<Stream> s, std::shared_ptr<Chunk> c)
   {
     std::lock_guard<std::mutex> l(mu_);
     held_ += c->data_.size();
-    if (c->md5_) md5_q_.push_back(Job{s, c});
-    store_q_.push_back(Job{std::move(s), std::move(c)});
+    if (c->md5_) md5_q_.push_back(Job{s, c, nullptr});
+    store_q_.push_back(Job{std::move(s), std::move(c), nullptr});
+  }
+  work_cv_.notify_all();
+}
+
+void WritePipeline::EnqueueMark(std::shared_ptr<Stream> s, std::shared_ptr<Stream::Md5Mark> m) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    md5_q_.push_back(Job{std::move(s), nullptr, std::move(m)});
   }
   work_cv_.notify_all();
 }
@@ -237,8 +281,7 @@ void WritePipeline::Release(Bytes data, bool counted) {
     std::lock_guard<std::mutex> l(mu_);
     if (counted) held_ -= std::min(held_, data.size());
     // Keep enough buffers for a full queue; a fresh 256 KiB buffer costs page faults.
-    if (data.capacity() == opt_.chunk_size &&
-        free_.size() < opt_.max_queued_bytes / opt_.chunk_size + 4) {
+    if (data.capacity() == opt_.chunk_size && free_.size() < kFreeBuffers) {
       data.clear();
       free_.push_back(std::move(data));
     }
@@ -296,6 +339,19 @@ void WritePipeline::Md5Worker() {
       if (md5_q_.empty()) return;
       j = std::move(md5_q_.front());
       md5_q_.pop_front();
+    }
+    if (j.mark) {
+      // Every md5 chunk before the mark is in the stream's MD5, none after it.
+      EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+      EVP_MD_CTX_copy_ex(ctx, Md5(j.stream->md5_));
+      j.mark->ctx = ctx;
+      {
+        std::lock_guard<std::mutex> l(j.stream->mu_);
+        j.mark->done = true;
+        --j.stream->pending_;
+      }
+      j.stream->cv_.notify_all();
+      continue;
     }
     // The bytes stay until this stage is done (MaybeReleaseLocked waits for hashed_).
     EVP_DigestUpdate(Md5(j.stream->md5_), j.chunk->data_.data(), j.chunk->data_.size());

@@ -623,8 +623,10 @@ fuse_lowlevel_ops MakeOps() {
 
 // A crashed daemon leaves "Transport endpoint is not connected"; detach it.
 void RecoverStaleMount(const std::string& mp) {
-  struct stat st;
-  if (::stat(mp.c_str(), &st) == 0 || errno != ENOTCONN) return;
+  // statfs, not stat: the kernel answers stat from its attribute cache (kTimeout) even when the
+  // daemon is gone, but always asks the daemon for statfs.
+  struct statvfs sv;
+  if (::statvfs(mp.c_str(), &sv) == 0 || errno != ENOTCONN) return;
   if (::umount2(mp.c_str(), MNT_DETACH) == 0) return;
   // Not root: the setuid helper can detach it. No shell: the path is passed as one argument.
   pid_t pid = ::fork();

@@ -15,7 +15,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/s3xfs-mbench.XXXXXX")
 mnt=$tmp/mnt; data=$tmp/data; local_dir=$tmp/local
 mkdir -p "$mnt" "$local_dir"
 trap 'fusermount3 -u "$mnt" 2>/dev/null || true; rm -rf -- "$tmp"' EXIT
-"$S3XFS" mount --data-dir "$data" "$mnt"
+"$S3XFS" mount --data-dir "$data" --s3-listen none "$mnt"
 mkdir "$mnt/bench"
 M=$mnt/bench
 

@@ -25,6 +25,7 @@
 #include <condition_variable>
 #include <thread>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -164,7 +165,11 @@ class FileSystem {
   PosixAttrs Inherit(InodeId parent, PosixAttrs attrs, bool dir);
   std::shared_ptr<OpenFile> FileFor(uint64_t fh);
   std::shared_ptr<OpenFile> OpenFileFor(InodeId ino);  // nullptr if not open
-  Status WriteTo(OpenFile& f, uint64_t offset, ByteView data);
+  Status WriteTo(const std::shared_ptr<OpenFile>& f, uint64_t offset, ByteView data);
+  struct Snapshot;
+  Status StartBackgroundCommitLocked(const std::shared_ptr<OpenFile>& f);
+  void CommitLoop();
+  void BackgroundCommit(Snapshot& snap);
   // REQUIRES (all *Locked): f.mu held.
   Status LoadLocked(OpenFile& f);
   Status CacheFileLocked(OpenFile& f);
@@ -209,6 +214,12 @@ class FileSystem {
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;  // GUARDED_BY(files_mu_)
   uint64_t next_fh_ = 1;  // GUARDED_BY(files_mu_)
   std::atomic<int64_t> last_flush_ns_{0};
+  // Background commits (dirty limit), one at a time, on committer_.
+  std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+  std::deque<std::unique_ptr<Snapshot>> commit_queue_;  // GUARDED_BY(commit_mu_)
+  bool commit_stop_ = false;                            // GUARDED_BY(commit_mu_)
+  std::thread committer_;
   std::mutex stale_mu_;                       // leaf lock
   std::unordered_set<InodeId> stale_pages_;   // GUARDED_BY(stale_mu_): see KeepCache
   void PagesStale(InodeId ino) {

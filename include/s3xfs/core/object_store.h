@@ -275,6 +275,9 @@ class ObjectStore {
     std::vector<BlockUse> leaves;
     std::vector<BlockUse> nodes;
     int64_t mtime_ns = 0;  // 0: now
+    // Commit only if the inode's generation is still this (PreconditionFailed otherwise): a
+    // commit of an older snapshot never replaces a newer one.
+    std::optional<uint64_t> if_generation;
   };
   virtual Result<ObjectInfo> UpdateContent(InodeId ino, const ContentUpdate& update,
       Durability durability = Durability::kDurable) = 0;

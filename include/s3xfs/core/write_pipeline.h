@@ -105,6 +105,12 @@ class WritePipeline {
     // The MD5 of the bytes of every md5 chunk submitted, followed by `tail`, as lower-case hex.
     // REQUIRES: WaitIdle() since the last Submit.
     std::string Md5Hex(ByteView tail);
+    // The running MD5 as it is after the md5 chunks submitted so far (later chunks do not
+    // change it): for a commit of this point while writing goes on. Wait with Md5HexAt.
+    struct Md5Mark;
+    std::shared_ptr<Md5Mark> MarkMd5();
+    // Waits for the mark; its MD5 followed by `tail`, as lower-case hex.
+    std::string Md5HexAt(const std::shared_ptr<Md5Mark>& mark, ByteView tail);
     // Starts the MD5 over. REQUIRES: WaitIdle() since the last Submit.
     void ResetMd5();
 
@@ -116,6 +122,8 @@ class WritePipeline {
     // After a commit: chunks submitted from now on go to a new writer (the old one, and the GC
     // protection of its blocks, goes when the last reference to it does).
     void ResetWriter();
+    // The current writer (null if none), which chunks submitted from now on no longer use.
+    std::shared_ptr<ObjectStore::BlockWriter> TakeWriter();
 
    private:
     friend class WritePipeline;
@@ -163,9 +171,13 @@ class WritePipeline {
  private:
   struct Job {
     std::shared_ptr<Stream> stream;
-    std::shared_ptr<Chunk> chunk;
+    std::shared_ptr<Chunk> chunk;                 // null for an MD5 mark
+    std::shared_ptr<Stream::Md5Mark> mark;
   };
   void Enqueue(std::shared_ptr<Stream> s, std::shared_ptr<Chunk> c);
+  void EnqueueMark(std::shared_ptr<Stream> s, std::shared_ptr<Stream::Md5Mark> m);
+  // Released chunk buffers kept for reuse (a fresh 256 KiB buffer costs page faults).
+  static constexpr size_t kFreeBuffers = 16;
   // Gives a chunk's bytes back (recycled); `counted`: they count in held_.
   void Release(Bytes data, bool counted);
   // A failed chunk's bytes stop counting in held_ (kept until Retry, or the chunk is dropped).
