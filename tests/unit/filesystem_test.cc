@@ -341,7 +341,6 @@ TEST_P(FileSystemTest, BackgroundCommitsRaceWithFsyncOverwriteAndTruncate) {
   std::stringstream text;
   text << in.rdbuf();
   const bool background = text.str().find("in the background") != std::string::npos;
-  if (getenv("FS_TEST_LOG")) std::cerr << text.str();
   EXPECT_EQ(background, GetParam()) << "background commits only with the pipeline";
 }
 

@@ -1,23 +1,35 @@
 // FileSystem: POSIX semantics over the ObjectStore, with a write-back chunk cache. The FUSE
 // adapter only decodes requests, calls this, and maps Status reasons to errno. No FUSE types.
 //
-// Write-back: writes land in a per-inode sparse cache file under cache_dir (one region per
-// 256 KiB chunk); reads are served from dirty chunks, else from the committed leaves. Flush
-// (close, fsync, dirty-byte pressure, timer, unmount) hashes only the dirty chunks, links the
-// unchanged leaves as they are, builds the new root and commits it in one ledger transaction on
-// the same inode. fsync returns after the blocks are durable and the commit is done.
+// Write-back (one region per 256 KiB chunk): the content of an open file's chunk is, first
+// match, a dirty chunk of its cache file (random writes: a sparse file under cache_dir at the
+// file's own offsets), the tail (the chunk being appended to, in memory), a staged chunk (a
+// whole chunk written sequentially and handed to the WritePipeline, which hashes it and stores
+// it as a block in the background, with the MD5 in order on another thread: such data is
+// written once, into the block store), or the committed leaf. Flush (close, fsync, dirty-byte
+// pressure, timer, unmount) hashes only the dirty chunks and the tail, links staged chunks and
+// unchanged leaves as they are, syncs the new blocks, builds the root and commits it in one
+// ledger transaction on the same inode. The commit at dirty-byte pressure runs in the
+// background when the file has no dirty chunks (a snapshot; an older snapshot never replaces a
+// newer commit). fsync returns after the blocks are durable and the commit is done.
 //
 // Durability: namespace changes and close() commit with relaxed durability, like a local
 // filesystem's metadata: ordered, and durable at the next fsync/fsyncdir/unmount. Every commit
 // only references blocks that are already durable, so a crash loses recent changes but never
-// leaves a reference to missing data. fsync/fdatasync commit durably.
+// leaves a reference to missing data. fsync/fdatasync commit durably. A block the pipeline
+// failed to store fails the file's next write; flush stores it again (or fails).
+//
+// Reads: dirty chunks and the tail are copied under the file's lock; blocks (verified, through
+// a small cache of the blocks read last) are fetched without it, so reads of one file run in
+// parallel, and are returned as pieces the reply sends without copying.
 //
 // Permission checks are the kernel's (the mount uses default_permissions); this layer enforces
 // the namespace rules (ENOTEMPTY, EISDIR, ...).
 //
 // Thread-safety: all methods may be called concurrently. Lock order: files_mu_, then one
-// OpenFile::mu. Block I/O happens under OpenFile::mu only (ordering one file's writes and its
-// flush), never under files_mu_.
+// OpenFile::mu, then the leaf locks (blocks_mu_, stale_mu_, commit_mu_, the pipeline's). Block
+// I/O happens under OpenFile::mu only for the cache-file path and flushes (ordering one file's
+// writes and its flush), never under files_mu_; the pipeline's workers take no FileSystem lock.
 #pragma once
 
 #include <atomic>
@@ -58,7 +70,7 @@ struct FsOptions {
 struct FsStats {
   uint64_t open_files = 0;    // inodes with at least one open handle
   uint64_t dirty_files = 0;   // open files whose content differs from their last commit
-  uint64_t dirty_bytes = 0;   // bytes of the dirty chunks in the cache (all to be flushed)
+  uint64_t dirty_bytes = 0;   // bytes written and not committed (cache file, pipeline, tail)
   int64_t last_flush_ns = 0;  // when dirty data was last committed (0: not since Create)
 };
 
@@ -144,8 +156,8 @@ class FileSystem {
   Status SetXattr(InodeId ino, const std::string& name, const std::string& value, int flags);
   Status RemoveXattr(InodeId ino, const std::string& name);
 
-  // Bytes written but not yet flushed (committed), over all open files: the cache regions of
-  // dirty chunks, counted whole. Lock-free (for metrics).
+  // Bytes written but not yet flushed (committed), over all open files: dirty chunks, staged
+  // chunks and changed tails, each counted as a whole chunk. Lock-free (for metrics).
   uint64_t DirtyBytes() const {
     return dirty_chunks_.load(std::memory_order_relaxed) * chunk_;
   }
