@@ -830,6 +830,9 @@ Status FileSystem::WriteTo(const std::shared_ptr<OpenFile>& self, uint64_t offse
   if (f->stream) S3XFS_RETURN_IF_ERROR(f->stream->error());
   if (data.empty()) return Status::OK();
   Publish publish(this, *f);
+  // Changed from the first piece on: a write failing half-way still leaves its first pieces.
+  f->changed = true;
+  f->version++;
   uint64_t pos = offset;
   while (!data.empty()) {
     const uint64_t idx = pos / chunk_, cstart = idx * chunk_;
@@ -868,8 +871,6 @@ Status FileSystem::WriteTo(const std::shared_ptr<OpenFile>& self, uint64_t offse
     pos += n;
     data = data.subspan(n);
   }
-  f->changed = true;
-  f->version++;
   f->mtime_ns = Now();
   if ((f->dirty.size() + f->staged.size()) * chunk_ > opt_.dirty_limit) {
     // A file written sequentially is committed in the background: the writer goes on.

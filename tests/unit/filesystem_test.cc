@@ -419,6 +419,38 @@ TEST_P(FileSystemTest, FailedSyncIsRetriedOrReported) {
   ASSERT_TRUE(fs_->Release(fh).ok());
 }
 
+// Create and unlink are one ledger transaction each (CreateFile/UnlinkChild): the same rules as
+// the put and delete they replace.
+TEST_P(FileSystemTest, CreateAndUnlinkRules) {
+  if (!GetParam()) GTEST_SKIP() << "not about the write path";
+  auto f = fs_->Create(root_, "f", PosixAttrs{0640, 1, 2});
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->second.attrs.mode, 0640u);
+  EXPECT_EQ(f->second.etag, testing::Md5Hex({}));
+  EXPECT_EQ(f->second.cid, ComputeFileRoot({})->cid);
+  ASSERT_TRUE(fs_->Release(f->first).ok());
+  EXPECT_EQ(fs_->Create(root_, "f", PosixAttrs{0644, 0, 0}).status().reason(), Status::Reason::kExists);
+  auto d = fs_->MakeDir(root_, "d", PosixAttrs{02775, 0, 77});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(fs_->Create(root_, "d", PosixAttrs{0644, 0, 0}).status().reason(), Status::Reason::kExists);
+  ASSERT_TRUE(store_->Put("bkt", "s3only", {}).ok());  // exists over S3 first
+  EXPECT_EQ(fs_->Create(root_, "s3only", PosixAttrs{0644, 0, 0}).status().reason(), Status::Reason::kExists);
+  auto in_sgid = fs_->Create(d->ino, "g", PosixAttrs{0644, 5, 6});
+  ASSERT_TRUE(in_sgid.ok());
+  EXPECT_EQ(in_sgid->second.attrs.gid, 77u);  // the set-group-ID directory's group
+  EXPECT_EQ(in_sgid->second.key, "d/g");
+  ASSERT_TRUE(fs_->Release(in_sgid->first).ok());
+  EXPECT_TRUE(store_->Head("bkt", "d/g").ok());
+  EXPECT_EQ(fs_->Create(kRootInode, "x", PosixAttrs{0644, 0, 0}).status().reason(), Status::Reason::kNotPermitted);
+  EXPECT_EQ(fs_->Unlink(root_, "d").reason(), Status::Reason::kIsDirectory);
+  EXPECT_EQ(fs_->Unlink(root_, "missing").reason(), Status::Reason::kNoSuchKey);
+  ASSERT_TRUE(fs_->Unlink(d->ino, "g").ok());
+  EXPECT_FALSE(store_->Head("bkt", "d/g").ok());
+  ASSERT_TRUE(fs_->Unlink(root_, "f").ok());
+  EXPECT_FALSE(store_->Head("bkt", "f").ok());
+  ExpectFsckClean();
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, FileSystemTest, ::testing::Values(true, false),
                          [](const auto& p) { return p.param ? "Pipeline" : "CacheFile"; });
 
