@@ -7,6 +7,14 @@ Status BlockStore::PutMany(std::span<const BlockRef> blocks) {
   return Status::OK();
 }
 
+Status BlockStore::SyncBlocks(std::span<const Cid> cids) {
+  for (const Cid& c : cids) {
+    S3XFS_ASSIGN_OR_RETURN(bool there, Has(c));
+    if (!there) return Status::NotFound("block " + c.ToString() + " is not stored");
+  }
+  return Status::OK();
+}
+
 std::vector<Result<Bytes>> BlockStore::GetMany(std::span<const Cid> cids) {
   std::vector<Result<Bytes>> out;
   out.reserve(cids.size());

@@ -5,12 +5,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <mutex>
 #include <set>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "s3xfs/cas/multibase.h"
 
@@ -45,6 +52,37 @@ Status WriteAll(int fd, ByteView data, const std::string& what) {
   return Status::OK();
 }
 
+// Runs fn(0..n-1) on up to kSyncThreads threads, the caller included, and returns the first
+// error. For syncs: each fdatasync/fsync waits for its own writes and a cache flush, and
+// concurrent ones share the flushes, so a batch synced in parallel takes a fraction of the time
+// of one sync after another (measured ~20x for 1024 blocks on ext4).
+Status ParallelEach(size_t n, const std::function<Status(size_t)>& fn) {
+  constexpr size_t kSyncThreads = 8;
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  Status first;
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
+      Status st = fn(i);
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> l(mu);
+        if (first.ok()) first = std::move(st);
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < std::min(n, kSyncThreads); ++t) {
+    try {
+      threads.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // no more threads: the ones running (and this one) do the rest
+    }
+  }
+  work();
+  for (std::thread& t : threads) t.join();
+  return first;
+}
+
 class EmbeddedStore final : public BlockStore {
  public:
   EmbeddedStore(std::string dir, int root_fd, EmbeddedOptions opt)
@@ -58,94 +96,49 @@ class EmbeddedStore final : public BlockStore {
     return PutMany(std::span<const BlockRef>(&ref, 1));
   }
 
-  // With sync_each_put, every block of the batch is written first (writeback started at once)
-  // and only then waited for, so the disk works on the whole batch instead of one block per
-  // round trip; then the renames, then one fsync per shard directory.
+  // With sync_each_put, every block of the batch is written first (writeback started at once),
+  // then all are waited for together (fdatasync on several threads: concurrent syncs share the
+  // disk's cache flushes), then the renames, then one fsync per shard directory (also in
+  // parallel).
   Status PutMany(std::span<const BlockRef> blocks) override {
-    struct Pending {
-      std::string tmp, final_name;
-      std::string shard;
-      Fd fd;
-    };
-    std::vector<Pending> pending;
-    pending.reserve(blocks.size());
-    std::vector<size_t> new_shards;
-    Status st;
-    for (const BlockRef& b : blocks) {
-      std::string key = Key(b.cid), shard = Shard(key);
-      std::string name = shard + "/" + key + ".data";
-      struct stat sb;
-      if (::fstatat(root_fd_, name.c_str(), &sb, 0) == 0 &&
-          static_cast<uint64_t>(sb.st_size) == b.data.size())
-        continue;  // already stored (a torn copy of another size gets rewritten)
-      st = EnsureShard(shard, &new_shards);
-      if (!st.ok()) break;
-      std::string tmp = shard + "/.tmp-" + std::to_string(::getpid()) + "-" +
-                        std::to_string(tmp_seq_.fetch_add(1, std::memory_order_relaxed));
-      auto fd = WriteTemp(tmp, b);
-      if (!fd.ok()) {
-        st = fd.status();
-        break;
-      }
-      pending.push_back(Pending{std::move(tmp), std::move(name), shard, std::move(*fd)});
-    }
-    if (st.ok()) st = SyncNewShards(new_shards);
-    if (st.ok() && opt_.sync_each_put) {
-      for (Pending& p : pending) {
-        if (::fdatasync(p.fd.fd) != 0) {
-          st = Status::FromErrno("fdatasync " + Path(p.tmp), errno);
-          break;
-        }
-      }
-    }
+    return PutBlocks(blocks, opt_.sync_each_put);
+  }
+
+  Status PutManyUnsynced(std::span<const BlockRef> blocks) override {
+    return PutBlocks(blocks, false);
+  }
+
+  Status SyncBlocks(std::span<const Cid> cids) override {
+    std::vector<std::string> names, keys;
     std::set<std::string> dirs;
-    for (Pending& p : pending) {
-      if (st.ok() && ::renameat(root_fd_, p.tmp.c_str(), root_fd_, p.final_name.c_str()) != 0)
-        st = Status::FromErrno(Path(p.final_name), errno);
-      if (!st.ok()) {
-        ::unlinkat(root_fd_, p.tmp.c_str(), 0);
-        continue;
-      }
-      dirs.insert(p.shard);
+    names.reserve(cids.size());
+    for (const Cid& c : cids) {
+      std::string key = Key(c), shard = Shard(key);
+      if (KnownState(key) == kDurable) continue;
+      names.push_back(shard + "/" + key + ".data");
+      keys.push_back(std::move(key));
+      dirs.insert(shard);
     }
-    if (st.ok() && opt_.sync_each_put) {
-      for (const std::string& d : dirs) {
-        Fd dfd(::openat(root_fd_, d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (dfd.fd < 0 || ::fsync(dfd.fd) != 0) return Status::FromErrno("fsync " + Path(d), errno);
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    S3XFS_RETURN_IF_ERROR(ParallelEach(names.size(), [&](size_t i) -> Status {
+      Fd fd(::openat(root_fd_, names[i].c_str(), O_RDONLY | O_CLOEXEC));
+      if (fd.fd < 0) {
+        if (errno == ENOENT) return Status::NotFound("block file " + Path(names[i]) + " is missing");
+        return Status::FromErrno("opening " + Path(names[i]), errno);
       }
-    }
-    return st;
+      if (::fdatasync(fd.fd) != 0) return Status::FromErrno("fdatasync " + Path(names[i]), errno);
+      return Status::OK();
+    }));
+    S3XFS_RETURN_IF_ERROR(SyncRoot());
+    S3XFS_RETURN_IF_ERROR(SyncDirs(std::vector<std::string>(dirs.begin(), dirs.end())));
+    Remember(keys, kDurable);
+    return Status::OK();
   }
 
   Result<Bytes> Get(const Cid& cid) override {
     std::string key = Key(cid);
-    std::string name = Shard(key) + "/" + key + ".data";
-    Fd fd(::openat(root_fd_, name.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.fd < 0) {
-      if (errno == ENOENT || errno == ENOTDIR) return Status::NotFound("block " + cid.ToString() + " not found in " + dir_);
-      return Status::FromErrno("reading block " + cid.ToString() + " at " + Path(name), errno);
-    }
-    struct stat sb;
-    if (::fstat(fd.fd, &sb) != 0) return Status::FromErrno(Path(name), errno);
-    if (static_cast<uint64_t>(sb.st_size) > kMaxBlockFile)
-      return Status::Corruption("block " + cid.ToString() + " at " + Path(name) + " is " +
-                                std::to_string(sb.st_size) + " bytes");
-    Bytes data(static_cast<size_t>(sb.st_size));
-    size_t got = 0;
-    while (got < data.size()) {
-      ssize_t n = ::pread(fd.fd, data.data() + got, data.size() - got, static_cast<off_t>(got));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return Status::FromErrno("reading block " + cid.ToString() + " at " + Path(name), errno);
-      }
-      if (n == 0) break;
-      got += static_cast<size_t>(n);
-    }
-    data.resize(got);
-    Status v = cid.Verify(data);
-    if (!v.ok())
-      return v.IsCorruption() ? Status::Corruption(v.message() + " (file " + Path(name) + ")") : v;
-    return data;
+    return ReadBlock(cid, Shard(key) + "/" + key + ".data");
   }
 
   Result<bool> Has(const Cid& cid) override {
@@ -169,6 +162,7 @@ class EmbeddedStore final : public BlockStore {
   Status Delete(const Cid& cid) override {
     std::string key = Key(cid);
     std::string name = Shard(key) + "/" + key + ".data";
+    Forget(key);
     if (::unlinkat(root_fd_, name.c_str(), 0) != 0 && errno != ENOENT)
       return Status::FromErrno("deleting " + Path(name), errno);
     return Status::OK();
@@ -227,21 +221,15 @@ class EmbeddedStore final : public BlockStore {
     return static_cast<size_t>(v(shard[0]) * 32 + v(shard[1])) % 1024;
   }
 
-  // Creates the shard directory if needed. Its entry in blocks/ is made durable by
-  // SyncNewShards, once for all the shards a batch created (a fresh store creates up to 1024).
-  Status EnsureShard(const std::string& shard, std::vector<size_t>* new_shards) {
+  // Creates the shard directory if needed. Its entry in blocks/ is made durable by SyncRoot,
+  // once for all the shards created before it (a fresh store creates up to 1024).
+  Status EnsureShard(const std::string& shard) {
     size_t index = ShardIndex(shard);
     if (shard_made_[index].load(std::memory_order_acquire)) return Status::OK();
     if (::mkdirat(root_fd_, shard.c_str(), 0755) != 0 && errno != EEXIST)
       return Status::FromErrno("creating " + Path(shard), errno);
-    new_shards->push_back(index);
-    return Status::OK();
-  }
-  Status SyncNewShards(const std::vector<size_t>& new_shards) {
-    if (new_shards.empty()) return Status::OK();
-    if (opt_.sync_each_put && ::fsync(root_fd_) != 0)
-      return Status::FromErrno("fsync " + dir_ + "/blocks", errno);
-    for (size_t i : new_shards) shard_made_[i].store(true, std::memory_order_release);
+    shards_created_.fetch_add(1, std::memory_order_acq_rel);
+    shard_made_[index].store(true, std::memory_order_release);
     return Status::OK();
   }
 
@@ -255,8 +243,159 @@ class EmbeddedStore final : public BlockStore {
       ::unlinkat(root_fd_, tmp.c_str(), 0);
       return st;
     }
+    // Start writeback now: the disk works while the next blocks are hashed, and the later
+    // fdatasync (batch or SyncBlocks) mostly waits for writes already under way.
     if (opt_.sync_each_put) ::sync_file_range(fd.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     return fd;
+  }
+
+  // The verified bytes of the block file `name` (relative to blocks/).
+  Result<Bytes> ReadBlock(const Cid& cid, const std::string& name) {
+    Fd fd(::openat(root_fd_, name.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.fd < 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return Status::NotFound("block " + cid.ToString() + " not found in " + dir_);
+      return Status::FromErrno("reading block " + cid.ToString() + " at " + Path(name), errno);
+    }
+    struct stat sb;
+    if (::fstat(fd.fd, &sb) != 0) return Status::FromErrno(Path(name), errno);
+    if (static_cast<uint64_t>(sb.st_size) > kMaxBlockFile)
+      return Status::Corruption("block " + cid.ToString() + " at " + Path(name) + " is " +
+                                std::to_string(sb.st_size) + " bytes");
+    Bytes data(static_cast<size_t>(sb.st_size));
+    size_t got = 0;
+    while (got < data.size()) {
+      ssize_t n = ::pread(fd.fd, data.data() + got, data.size() - got, static_cast<off_t>(got));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Status::FromErrno("reading block " + cid.ToString() + " at " + Path(name), errno);
+      }
+      if (n == 0) break;
+      got += static_cast<size_t>(n);
+    }
+    data.resize(got);
+    Status v = cid.Verify(data);
+    if (!v.ok())
+      return v.IsCorruption() ? Status::Corruption(v.message() + " (file " + Path(name) + ")") : v;
+    return data;
+  }
+
+  // Writes blocks to temporary files, then (synced) waits for them, renames them into place
+  // and syncs their directories. A block already stored is kept when its bytes verify (a copy
+  // left with bad bytes by a crash before it was synced is rewritten); when synced, its file
+  // and directory are synced too, since an unsynced put may have stored it.
+  Status PutBlocks(std::span<const BlockRef> blocks, bool synced) {
+    struct Pending {
+      std::string tmp, final_name;
+      std::string shard;
+      Fd fd;
+    };
+    std::vector<Pending> pending;
+    pending.reserve(blocks.size());
+    std::vector<std::string> present;  // already stored: names to sync when synced
+    std::vector<std::string> keys;     // every block of the call
+    std::set<std::string> dirs;
+    Status st;
+    for (const BlockRef& b : blocks) {
+      std::string key = Key(b.cid), shard = Shard(key);
+      std::string name = shard + "/" + key + ".data";
+      const Known known = KnownState(key);
+      keys.push_back(key);
+      struct stat sb;
+      if (::fstatat(root_fd_, name.c_str(), &sb, 0) == 0 &&
+          static_cast<uint64_t>(sb.st_size) == b.data.size() &&
+          (known != kUnknown || ReadBlock(b.cid, name).ok())) {
+        // Stored (and, unless this process put it, verified): synced again only if needed.
+        if (known != kDurable) {
+          present.push_back(std::move(name));
+          dirs.insert(shard);
+        }
+        continue;
+      }
+      st = EnsureShard(shard);
+      if (!st.ok()) break;
+      std::string tmp = shard + "/.tmp-" + std::to_string(::getpid()) + "-" +
+                        std::to_string(tmp_seq_.fetch_add(1, std::memory_order_relaxed));
+      auto fd = WriteTemp(tmp, b);
+      if (!fd.ok()) {
+        st = fd.status();
+        break;
+      }
+      pending.push_back(Pending{std::move(tmp), std::move(name), shard, std::move(*fd)});
+    }
+    if (st.ok() && synced) {
+      st = ParallelEach(pending.size() + present.size(), [&](size_t i) -> Status {
+        if (i < pending.size()) {
+          if (::fdatasync(pending[i].fd.fd) != 0)
+            return Status::FromErrno("fdatasync " + Path(pending[i].tmp), errno);
+          return Status::OK();
+        }
+        const std::string& name = present[i - pending.size()];
+        Fd fd(::openat(root_fd_, name.c_str(), O_RDONLY | O_CLOEXEC));
+        if (fd.fd < 0 || ::fdatasync(fd.fd) != 0)
+          return Status::FromErrno("fdatasync " + Path(name), errno);
+        return Status::OK();
+      });
+    }
+    for (Pending& p : pending) {
+      if (st.ok() && ::renameat(root_fd_, p.tmp.c_str(), root_fd_, p.final_name.c_str()) != 0)
+        st = Status::FromErrno(Path(p.final_name), errno);
+      if (!st.ok()) {
+        ::unlinkat(root_fd_, p.tmp.c_str(), 0);
+        continue;
+      }
+      dirs.insert(p.shard);
+    }
+    if (!st.ok()) return st;
+    if (synced) {
+      S3XFS_RETURN_IF_ERROR(SyncRoot());
+      S3XFS_RETURN_IF_ERROR(SyncDirs(std::vector<std::string>(dirs.begin(), dirs.end())));
+    }
+    Remember(keys, synced ? kDurable : kStored);
+    return Status::OK();
+  }
+
+  // Blocks this process stored (or found stored and verified) since they were last deleted,
+  // and whether it also synced them: a later put of one that finds the file at its size needs
+  // no verification, and when durable no sync either (sparse files put the zero block once per
+  // chunk). Bounded: forgotten wholesale past kKnownMax entries.
+  enum Known { kUnknown, kStored, kDurable };
+  static constexpr size_t kKnownMax = 1u << 16;
+  Known KnownState(const std::string& key) {
+    std::lock_guard<std::mutex> l(known_mu_);
+    auto it = known_.find(key);
+    return it == known_.end() ? kUnknown : it->second;
+  }
+  void Remember(const std::vector<std::string>& keys, Known state) {
+    std::lock_guard<std::mutex> l(known_mu_);
+    if (known_.size() + keys.size() > kKnownMax) known_.clear();
+    for (const std::string& k : keys) {
+      Known& v = known_[k];
+      if (v < state) v = state;
+    }
+  }
+  void Forget(const std::string& key) {
+    std::lock_guard<std::mutex> l(known_mu_);
+    known_.erase(key);
+  }
+
+  Status SyncDirs(const std::vector<std::string>& dirs) {
+    return ParallelEach(dirs.size(), [&](size_t i) -> Status {
+      Fd dfd(::openat(root_fd_, dirs[i].c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (dfd.fd < 0 || ::fsync(dfd.fd) != 0) return Status::FromErrno("fsync " + Path(dirs[i]), errno);
+      return Status::OK();
+    });
+  }
+
+  // Makes the entries of every shard directory created so far durable in blocks/ (one fsync
+  // when any was created since the last one that finished).
+  Status SyncRoot() {
+    const uint64_t made = shards_created_.load(std::memory_order_acquire);
+    if (shards_synced_.load(std::memory_order_acquire) >= made) return Status::OK();
+    if (::fsync(root_fd_) != 0) return Status::FromErrno("fsync " + dir_ + "/blocks", errno);
+    uint64_t seen = shards_synced_.load(std::memory_order_relaxed);
+    while (seen < made && !shards_synced_.compare_exchange_weak(seen, made)) {
+    }
+    return Status::OK();
   }
 
   const std::string dir_;
@@ -264,6 +403,11 @@ class EmbeddedStore final : public BlockStore {
   const EmbeddedOptions opt_;
   std::atomic<uint64_t> tmp_seq_{0};
   std::array<std::atomic<bool>, 1024> shard_made_;
+  std::mutex known_mu_;                                // leaf lock
+  std::unordered_map<std::string, Known> known_;      // GUARDED_BY(known_mu_)
+  // Shard directories created, and how many of them an fsync of blocks/ has covered.
+  std::atomic<uint64_t> shards_created_{0};
+  std::atomic<uint64_t> shards_synced_{0};
 };
 
 Status MakeDir(const std::string& path, bool create) {

@@ -74,22 +74,39 @@ Status FaultyBlockStore::Enter(Op op, const Cid* cid) {
   return Status::OK();
 }
 
-Status FaultyBlockStore::Put(const Cid& cid, ByteView data) {
+Status FaultyBlockStore::PutOne(const Cid& cid, ByteView data, bool synced) {
   S3XFS_RETURN_IF_ERROR(Enter(Op::kPut, &cid));
   bool corrupt;
   {
     std::lock_guard<std::mutex> l(mu_);
     corrupt = corrupt_puts_;
   }
-  if (!corrupt) return inner_->Put(cid, data);
-  Bytes bad(data.begin(), data.end());
-  if (bad.empty()) bad.push_back(0); else bad[bad.size() / 2] ^= 0x01;
-  return inner_->Put(cid, bad);
+  Bytes bad;
+  if (corrupt) {
+    bad.assign(data.begin(), data.end());
+    if (bad.empty()) bad.push_back(0); else bad[bad.size() / 2] ^= 0x01;
+    data = bad;
+  }
+  if (synced) return inner_->Put(cid, data);
+  BlockRef ref{cid, data};
+  return inner_->PutManyUnsynced(std::span<const BlockRef>(&ref, 1));
 }
+
+Status FaultyBlockStore::Put(const Cid& cid, ByteView data) { return PutOne(cid, data, true); }
 
 Status FaultyBlockStore::PutMany(std::span<const BlockRef> blocks) {
   for (const BlockRef& b : blocks) S3XFS_RETURN_IF_ERROR(Put(b.cid, b.data));
   return Status::OK();
+}
+
+Status FaultyBlockStore::PutManyUnsynced(std::span<const BlockRef> blocks) {
+  for (const BlockRef& b : blocks) S3XFS_RETURN_IF_ERROR(PutOne(b.cid, b.data, false));
+  return Status::OK();
+}
+
+Status FaultyBlockStore::SyncBlocks(std::span<const Cid> cids) {
+  S3XFS_RETURN_IF_ERROR(Enter(Op::kSync, nullptr));
+  return inner_->SyncBlocks(cids);
 }
 
 Result<Bytes> FaultyBlockStore::Get(const Cid& cid) {

@@ -48,6 +48,21 @@ class MeteredStore final : public BlockStore {
     }
     return st;
   }
+  Status PutManyUnsynced(std::span<const BlockRef> blocks) override {
+    Status st = inner_->PutManyUnsynced(blocks);
+    Count(kPut, st, blocks.size());
+    if (st.ok()) {
+      uint64_t n = 0;
+      for (const BlockRef& b : blocks) n += b.data.size();
+      written_->Inc(n);
+    }
+    return st;
+  }
+  Status SyncBlocks(std::span<const Cid> cids) override {
+    Status st = inner_->SyncBlocks(cids);
+    Count(kSync, st, 1);
+    return st;
+  }
   Result<Bytes> Get(const Cid& cid) override {
     Result<Bytes> r = inner_->Get(cid);
     Count(kGet, r.status(), 1);

@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
+#include <optional>
 #include <set>
 
+#include "s3xfs/base/log.h"
 #include "s3xfs/cas/dag_builder.h"
 
 namespace s3xfs {
@@ -19,10 +22,10 @@ struct FileSystem::OpenFile {
   OpenFile(InodeId i, std::atomic<uint64_t>* total) : ino(i), dirty_total(total) {}
   ~OpenFile() {
     CleanFrom(0);
+    dirty_total->fetch_sub(staged.size() + (tail_dirty ? 1 : 0), std::memory_order_relaxed);
     if (fd >= 0) ::close(fd);
-    EVP_MD_CTX_free(md5);
   }
-  // `dirty` changes only through these, which keep the file system's total current.
+  // `dirty` and `staged` change only through these, which keep the file system's total current.
   void MarkDirty(uint64_t idx) {
     if (dirty.insert(idx).second) dirty_total->fetch_add(1, std::memory_order_relaxed);
   }
@@ -32,22 +35,73 @@ struct FileSystem::OpenFile {
                            std::memory_order_relaxed);
     dirty.erase(it, dirty.end());
   }
+  void CleanOne(uint64_t idx) {
+    if (dirty.erase(idx)) dirty_total->fetch_sub(1, std::memory_order_relaxed);
+  }
+  void Stage(uint64_t idx, std::shared_ptr<WritePipeline::Chunk> c) {
+    auto [it, added] = staged.insert_or_assign(idx, std::move(c));
+    if (added) dirty_total->fetch_add(1, std::memory_order_relaxed);
+  }
+  // Staged chunks [first, ...) are replaced before a commit: their blocks become garbage.
+  void DropStagedFrom(uint64_t first) {
+    for (auto it = staged.lower_bound(first); it != staged.end();) {
+      stream->Drop(it->second);
+      dropped.push_back(std::move(it->second));
+      it = staged.erase(it);
+      dirty_total->fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  void DropStaged(uint64_t idx) {
+    auto it = staged.find(idx);
+    if (it == staged.end()) return;
+    stream->Drop(it->second);
+    dropped.push_back(std::move(it->second));
+    staged.erase(it);
+    dirty_total->fetch_sub(1, std::memory_order_relaxed);
+  }
+  bool has_tail() const { return tail_idx != kNoTail; }
+  // The tail counts as one dirty chunk while it differs from the committed version.
+  void SetTailDirty(bool d) {
+    if (d == tail_dirty) return;
+    tail_dirty = d;
+    if (d) dirty_total->fetch_add(1, std::memory_order_relaxed);
+    else dirty_total->fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  static constexpr uint64_t kNoTail = UINT64_MAX;
   const InodeId ino;
   std::atomic<uint64_t>* const dirty_total;  // FileSystem::dirty_chunks_
   std::mutex mu;
   int handles = 0;                 // GUARDED_BY(files_mu_)
   bool loaded = false;
   uint64_t size = 0;               // current size, including unflushed writes
-  std::vector<BlockUse> leaves;    // the committed version's chunks
+  std::vector<BlockUse> leaves;    // the committed version's chunks (none past the size)
+  // The content of chunk i is, first match: dirty (the cache file), the tail, staged (a block
+  // the pipeline stored), leaves[i] (zeros past its end), zeros. The three sets are disjoint.
   std::set<uint64_t> dirty;        // chunk indexes whose bytes live in the cache file
+  // The chunk at the end of the file while it is written sequentially, in memory: its index and
+  // bytes (tail_idx * chunk + tail.size() == size). Full, it goes to the pipeline.
+  uint64_t tail_idx = kNoTail;
+  Bytes tail;
+  bool tail_dirty = false;         // changed since the last commit (see SetTailDirty)
+  std::map<uint64_t, std::shared_ptr<WritePipeline::Chunk>> staged;
+  std::vector<std::shared_ptr<WritePipeline::Chunk>> dropped;  // staged, then replaced
+  std::shared_ptr<WritePipeline::Stream> stream;  // this file's pipeline stream (first use)
+  // The stream's MD5 covers exactly the chunks before the tail (every chunk from offset 0 went
+  // through the pipeline with md5, unchanged since): the ETag needs only the tail added.
+  bool md5_ok = false;
   bool changed = false;            // differs from the committed version
+  uint64_t generation = 0;         // of the committed version (as the ledger counts them)
+  uint64_t version = 0;            // bumped by every change (write, truncate)
+  uint64_t commits = 0;            // commits made so far (by any path)
+  // A background commit (dirty limit) is running; min_size: the smallest size since its
+  // snapshot; old_writers: writers of snapshots being committed in the background, synced by
+  // any commit (their blocks are staged until one succeeds) and kept until then (GC).
+  bool bg_commit = false;
+  uint64_t min_size = 0;
+  std::vector<std::shared_ptr<ObjectStore::BlockWriter>> old_writers;
   int fd = -1;                     // cache file: a sparse mirror at the file's own offsets
   int64_t mtime_ns = 0;            // of the last write
-  uint64_t last_idx = UINT64_MAX;  // the committed leaf read last, kept verified: the kernel
-  Bytes last_leaf;                 // reads 128 KiB at a time, so each leaf is asked for twice
-  EVP_MD_CTX* md5 = nullptr;       // MD5 of [0, md5_pos) while writes are sequential
-  uint64_t md5_pos = 0;
-  bool md5_ok = false;
   // Published copies of `changed` and the dirty bytes, read by Stats() without taking mu
   // (which a flush holds across block I/O).
   std::atomic<bool> pub_changed{false};
@@ -86,6 +140,13 @@ Status ReadAt(int fd, uint8_t* buf, size_t len, uint64_t off) {
   return Status::OK();
 }
 
+std::string Md5HexOf(ByteView data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), digest, &n, EVP_md5(), nullptr);
+  return HexEncode(ByteView(digest, n));
+}
+
 Status NoEntry(const std::string& name) {
   return Status::NotFound("no entry \"" + name + "\"").With(Reason::kNoSuchKey);
 }
@@ -110,13 +171,15 @@ class FileSystem::Publish {
 };
 
 void FileSystem::PublishLocked(OpenFile& f) {
-  // Every dirty chunk is whole but the file's last one, which holds the bytes up to the size.
+  // Every dirty chunk is whole but the file's last one, which holds the bytes up to the size;
+  // staged chunks are whole; the tail holds its bytes.
   uint64_t bytes = f.dirty.size() * chunk_;
   if (!f.dirty.empty()) {
     const uint64_t start = *f.dirty.rbegin() * chunk_;
     const uint64_t end = std::clamp<uint64_t>(f.size, start, start + chunk_);
     bytes -= start + chunk_ - end;
   }
+  bytes += f.staged.size() * chunk_ + (f.tail_dirty ? f.tail.size() : 0);
   f.pub_dirty_bytes.store(bytes, std::memory_order_relaxed);
   f.pub_changed.store(f.changed, std::memory_order_relaxed);
 }
@@ -134,7 +197,21 @@ FsStats FileSystem::Stats() {
 }
 
 FileSystem::FileSystem(ObjectStore* store, FsOptions options)
-    : store_(store), opt_(std::move(options)), chunk_(store->dag_options().chunk_size) {
+    : store_(store),
+      opt_(std::move(options)),
+      chunk_(store->dag_options().chunk_size),
+      zeros_(std::make_shared<const Bytes>(chunk_, 0)),
+      zero_chunk_(*zeros_),
+      zero_leaf_(Cid::Compute(1, Codec::kRaw, zero_chunk_)) {
+  // The pipeline makes raw leaves only (CIDv1, the default); other layouts take the cache path.
+  if (opt_.write_pipeline && store->dag_options().raw_leaves) {
+    WritePipeline::Options po;
+    po.chunk_size = chunk_;
+    po.max_queued_bytes = std::max<size_t>(opt_.pipeline_queue_bytes, 2 * chunk_);
+    po.store_threads = 2;
+    pipeline_ = std::make_unique<WritePipeline>(po);
+    committer_ = std::thread([this] { CommitLoop(); });
+  }
   if (opt_.flush_interval.count() > 0) timer_ = std::thread([this] { TimerLoop(); });
 }
 
@@ -146,6 +223,12 @@ FileSystem::~FileSystem() {
   timer_cv_.notify_all();
   if (timer_.joinable()) timer_.join();
   FlushAll();
+  {
+    std::lock_guard<std::mutex> l(commit_mu_);
+    commit_stop_ = true;
+  }
+  commit_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
 }
 
 void FileSystem::TimerLoop() {
@@ -291,9 +374,7 @@ Result<std::string> FileSystem::ReadLink(InodeId ino) {
 
 Status FileSystem::Unlink(InodeId parent, const std::string& name) {
   if (parent == kRootInode) return Status::InvalidArgument("buckets are removed with rmdir").With(Reason::kIsDirectory);
-  S3XFS_ASSIGN_OR_RETURN(ObjectInfo c, Child(parent, name));
-  if (c.kind == InodeKind::kDirectory) return Status::InvalidArgument(name + " is a directory").With(Reason::kIsDirectory);
-  return store_->Delete(c.bucket, c.key, Durability::kRelaxed);
+  return store_->UnlinkChild(parent, name, Durability::kRelaxed);
 }
 
 Status FileSystem::RemoveDir(InodeId parent, const std::string& name) {
@@ -380,7 +461,7 @@ Result<ObjectInfo> FileSystem::SetAttr(InodeId ino, const SetAttrRequest& r) {
   }
   if (r.mode || r.uid || r.gid || r.atime_ns || r.mtime_ns || r.ctime_ns) {
     S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, store_->StatInode(ino));
-    PosixAttrs a = i.attrs;
+    PosixAttrs& a = i.attrs;
     if (r.mode) a.mode = *r.mode & 07777;
     if (r.uid) a.uid = *r.uid;
     if (r.gid) a.gid = *r.gid;
@@ -392,6 +473,9 @@ Result<ObjectInfo> FileSystem::SetAttr(InodeId ino, const SetAttrRequest& r) {
       f->mtime_ns = 0;  // an explicit mtime wins over pending writes' time
     }
     S3XFS_RETURN_IF_ERROR(store_->SetAttrs(ino, a, Durability::kRelaxed));
+    // The attributes are the row's only change: no second read.
+    Overlay(&i);
+    return i;
   }
   return GetAttr(ino);
 }
@@ -413,19 +497,9 @@ std::shared_ptr<FileSystem::OpenFile> FileSystem::OpenFileFor(InodeId ino) {
 Result<std::pair<uint64_t, ObjectInfo>> FileSystem::Create(InodeId parent, const std::string& name,
                                                            const PosixAttrs& attrs) {
   if (!ValidName(name)) return Status::InvalidArgument("invalid name");
-  S3XFS_ASSIGN_OR_RETURN(auto dp, DirPrefix(parent));
-  S3XFS_ASSIGN_OR_RETURN(auto existing, store_->LookupChild(parent, name));
-  if (existing) return Status::AlreadyExists(name + " exists").With(Reason::kExists);
-  PutOptions po;
-  po.attrs = Inherit(parent, attrs, false);
-  po.if_none_match_star = true;
-  po.durability = Durability::kRelaxed;
-  auto info = store_->Put(dp.first, dp.second + name, {}, po);
-  if (!info.ok()) {
-    if (info.status().reason() == Reason::kPreconditionFailed)
-      return Status::AlreadyExists(name + " exists").With(Reason::kExists);
-    return info.status();
-  }
+  // One transaction: the parent, the name check, the set-group-ID rule and the new inode.
+  auto info = store_->CreateFile(parent, name, attrs, Durability::kRelaxed);
+  if (!info.ok()) return info.status();
   S3XFS_ASSIGN_OR_RETURN(uint64_t fh, Open(info->ino, false));
   return std::make_pair(fh, *info);
 }
@@ -464,6 +538,17 @@ Status FileSystem::LoadLocked(OpenFile& f) {
   if (i.kind != InodeKind::kFile) return Status::InvalidArgument("not a regular file").With(Reason::kIsDirectory);
   S3XFS_ASSIGN_OR_RETURN(f.leaves, store_->FileLeaves(f.ino));
   f.size = i.size;
+  f.generation = i.generation;
+  if (pipeline_ && f.size == 0) {
+    f.tail_idx = 0;  // an empty file: everything written from 0 on is sequential so far
+    f.md5_ok = true;
+  }
+  f.loaded = true;
+  return Status::OK();
+}
+
+Status FileSystem::CacheFileLocked(OpenFile& f) {
+  if (f.fd >= 0) return Status::OK();
   int fd = ::open(opt_.cache_dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) {
     std::string tmpl = opt_.cache_dir + "/dirty-XXXXXX";
@@ -472,12 +557,29 @@ Status FileSystem::LoadLocked(OpenFile& f) {
     ::unlink(tmpl.c_str());
   }
   f.fd = fd;
-  f.md5 = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(f.md5, EVP_md5(), nullptr);
-  f.md5_pos = 0;
-  f.md5_ok = f.size == 0;
-  f.loaded = true;
   return Status::OK();
+}
+
+Result<std::shared_ptr<const Bytes>> FileSystem::Block(const Cid& cid) {
+  constexpr size_t kCachedBlocks = 32;
+  {
+    std::lock_guard<std::mutex> l(blocks_mu_);
+    for (size_t i = cached_blocks_.size(); i-- > 0;) {
+      if (cached_blocks_[i].first == cid) {
+        auto hit = cached_blocks_[i];
+        cached_blocks_.erase(cached_blocks_.begin() + static_cast<ptrdiff_t>(i));
+        cached_blocks_.push_back(hit);
+        return hit.second;
+      }
+    }
+  }
+  // No lock held across the read and its verification.
+  S3XFS_ASSIGN_OR_RETURN(Bytes b, store_->blocks()->Get(cid));
+  auto block = std::make_shared<const Bytes>(std::move(b));
+  std::lock_guard<std::mutex> l(blocks_mu_);
+  if (cached_blocks_.size() >= kCachedBlocks) cached_blocks_.erase(cached_blocks_.begin());
+  cached_blocks_.emplace_back(cid, block);
+  return block;
 }
 
 // The current bytes of chunk idx (its length follows the current size).
@@ -487,25 +589,97 @@ Status FileSystem::ReadChunkLocked(OpenFile& f, uint64_t idx, Bytes* out) {
   out->assign(len, 0);
   if (len == 0) return Status::OK();
   if (f.dirty.count(idx)) return ReadAt(f.fd, out->data(), len, start);
-  if (idx < f.leaves.size()) {
-    if (f.last_idx != idx) {
-      S3XFS_ASSIGN_OR_RETURN(f.last_leaf, store_->blocks()->Get(f.leaves[idx].cid));
-      f.last_idx = idx;
-    }
-    const Bytes& leaf = f.last_leaf;
-    std::copy_n(leaf.begin(), std::min(leaf.size(), len), out->begin());  // rest: zeros (growth)
+  if (idx == f.tail_idx) {
+    std::copy_n(f.tail.begin(), std::min(f.tail.size(), len), out->begin());
+    return Status::OK();
   }
+  const Bytes* leaf = nullptr;
+  std::shared_ptr<const Bytes> block;
+  if (auto it = f.staged.find(idx); it != f.staged.end()) {
+    Result<Cid> cid = f.stream->Stored(it->second);
+    if (!cid.ok()) {
+      // Its put failed: the pipeline kept the bytes for the retry.
+      leaf = f.stream->FailedBytes(it->second);
+      if (!leaf) return cid.status();
+    } else {
+      S3XFS_ASSIGN_OR_RETURN(block, Block(*cid));
+    }
+  } else if (idx < f.leaves.size()) {
+    S3XFS_ASSIGN_OR_RETURN(block, Block(f.leaves[idx].cid));
+  }
+  if (block) leaf = block.get();
+  if (leaf) std::copy_n(leaf->begin(), std::min(leaf->size(), len), out->begin());  // rest: zeros
   return Status::OK();
 }
 
 Status FileSystem::MakeDirtyLocked(OpenFile& f, uint64_t idx) {
   if (f.dirty.count(idx)) return Status::OK();
+  S3XFS_RETURN_IF_ERROR(CacheFileLocked(f));
   Bytes chunk;
   S3XFS_RETURN_IF_ERROR(ReadChunkLocked(f, idx, &chunk));
   chunk.resize(chunk_, 0);  // the whole region, so stale bytes of an earlier life are gone
   S3XFS_RETURN_IF_ERROR(WriteAt(f.fd, chunk, idx * chunk_));
+  f.DropStaged(idx);
   f.MarkDirty(idx);
   return Status::OK();
+}
+
+// The tail stops being in memory (it is no longer at the end of the file): its bytes become a
+// dirty chunk.
+Status FileSystem::SpillTailLocked(OpenFile& f) {
+  if (!f.has_tail()) return Status::OK();
+  if (!f.tail.empty()) {
+    S3XFS_RETURN_IF_ERROR(CacheFileLocked(f));
+    Bytes region = f.tail;
+    region.resize(chunk_, 0);
+    S3XFS_RETURN_IF_ERROR(WriteAt(f.fd, region, f.tail_idx * chunk_));
+    f.MarkDirty(f.tail_idx);
+  }
+  f.SetTailDirty(false);
+  f.tail_idx = OpenFile::kNoTail;
+  f.tail.clear();
+  f.md5_ok = false;
+  return Status::OK();
+}
+
+// Writing continues at the end of the file: the last chunk's bytes move into the tail (out of
+// the cache file or the pipeline), so appends land in memory.
+Status FileSystem::StartTailLocked(OpenFile& f) {
+  const uint64_t idx = f.size / chunk_;
+  Bytes cur;
+  if (f.size % chunk_) S3XFS_RETURN_IF_ERROR(ReadChunkLocked(f, idx, &cur));
+  const bool was_dirty = f.dirty.count(idx) || f.staged.count(idx);
+  f.CleanOne(idx);
+  f.DropStaged(idx);
+  f.SetTailDirty(was_dirty);
+  f.tail.clear();
+  if (!cur.empty()) {
+    f.tail = pipeline_->TakeBuffer();
+    f.tail.insert(f.tail.end(), cur.begin(), cur.end());
+  }
+  f.tail_idx = idx;
+  return Status::OK();
+}
+
+// A full tail goes to the pipeline; the next chunk starts empty.
+void FileSystem::SubmitTailLocked(OpenFile& f) {
+  if (!f.stream) f.stream = pipeline_->NewStream([this] { return store_->NewBlockWriter(); });
+  f.Stage(f.tail_idx, f.stream->Submit(f.tail_idx, std::move(f.tail), f.md5_ok));
+  f.SetTailDirty(false);
+  f.tail = Bytes();
+  f.tail_idx++;
+}
+
+// Blocks of staged chunks that were replaced before a commit: once stored, they are garbage.
+// REQUIRES: the stream is idle.
+void FileSystem::AbandonDroppedLocked(OpenFile& f) {
+  std::vector<BlockUse> gone;
+  for (const auto& c : f.dropped) {
+    auto cid = f.stream->Stored(c);
+    if (cid.ok()) gone.push_back(BlockUse{*cid, chunk_});
+  }
+  f.dropped.clear();
+  if (!gone.empty()) store_->AbandonBlocks(gone);
 }
 
 Status FileSystem::TruncateLocked(OpenFile& f, uint64_t size) {
@@ -515,44 +689,125 @@ Status FileSystem::TruncateLocked(OpenFile& f, uint64_t size) {
   if (size < f.size) {
     uint64_t keep = (size + chunk_ - 1) / chunk_;
     f.CleanFrom(keep);
-    if (size % chunk_) {
+    f.DropStagedFrom(keep);
+    if (f.leaves.size() > keep) f.leaves.resize(keep);  // growing again must read zeros there
+    if (f.has_tail() && f.tail_idx * chunk_ > size) {
+      f.SetTailDirty(false);
+      f.tail_idx = OpenFile::kNoTail;
+      f.tail.clear();
+      f.md5_ok = false;
+    }
+    if (f.has_tail()) {
+      f.tail.resize(size - f.tail_idx * chunk_);  // still at the end
+      f.SetTailDirty(!f.tail.empty());
+    } else if (size % chunk_) {
       uint64_t idx = size / chunk_;
       S3XFS_RETURN_IF_ERROR(MakeDirtyLocked(f, idx));
       Bytes zeros(chunk_ - size % chunk_, 0);
       S3XFS_RETURN_IF_ERROR(WriteAt(f.fd, zeros, size));
     }
-  } else if (f.size % chunk_) {
-    // Growing: the old last chunk's tail must read as zeros; committed leaves are shorter than
-    // the chunk, and dirty regions beyond the size were zeroed when they were cut.
+  } else {
+    // Growing: the tail is no longer at the end. The old last chunk's bytes past the old size
+    // read as zeros: committed leaves are shorter than the chunk, and dirty regions beyond the
+    // size were zeroed when they were cut.
+    S3XFS_RETURN_IF_ERROR(SpillTailLocked(f));
   }
-  if (size == 0) {
-    EVP_DigestInit_ex(f.md5, EVP_md5(), nullptr);
-    f.md5_pos = 0;
+  if (size == 0 && pipeline_) {
+    // Written from scratch again: sequential writes from here on give the ETag as they go.
+    if (f.stream) {
+      f.stream->WaitIdle();  // the MD5 worker is done with the old bytes
+      f.stream->ResetMd5();
+    }
+    f.SetTailDirty(false);
+    f.tail_idx = 0;
+    f.tail.clear();
     f.md5_ok = true;
-  } else if (size != f.md5_pos) {
-    f.md5_ok = false;
   }
   f.size = size;
+  f.min_size = std::min(f.min_size, size);
   f.changed = true;
+  f.version++;
   f.mtime_ns = Now();
   return Status::OK();
 }
 
 Status FileSystem::Read(uint64_t fh, uint64_t offset, size_t size, Bytes* out) {
+  ReadBuffer buf;
+  S3XFS_RETURN_IF_ERROR(Read(fh, offset, size, &buf));
+  out->clear();
+  out->reserve(buf.size());
+  buf.AppendTo(out);
+  return Status::OK();
+}
+
+Status FileSystem::Read(uint64_t fh, uint64_t offset, size_t size, ReadBuffer* out) {
   auto f = FileFor(fh);
   if (!f) return Status::InvalidArgument("bad file handle");
-  std::lock_guard<std::mutex> l(f->mu);
-  S3XFS_RETURN_IF_ERROR(LoadLocked(*f));
-  out->clear();
-  if (offset >= f->size) return Status::OK();
-  uint64_t end = std::min<uint64_t>(f->size, offset + size);
-  out->reserve(end - offset);
-  Bytes chunk;
-  for (uint64_t idx = offset / chunk_; idx * chunk_ < end; ++idx) {
-    S3XFS_RETURN_IF_ERROR(ReadChunkLocked(*f, idx, &chunk));
-    uint64_t cstart = idx * chunk_;
-    uint64_t from = std::max(offset, cstart) - cstart, to = std::min(end, cstart + chunk.size()) - cstart;
-    if (to > from) out->insert(out->end(), chunk.begin() + from, chunk.begin() + to);
+  out->pieces.clear();
+  // Under the lock: the bytes of dirty chunks and the tail (copied), and which blocks hold the
+  // others. A block stays readable after the lock is dropped: the open handle keeps the
+  // version's blocks from GC, and the pipeline's writer keeps staged ones.
+  struct FromBlock {
+    size_t piece;
+    Cid cid;
+    size_t from, to;  // of the chunk; past the block's end: zeros
+  };
+  std::vector<FromBlock> fetch;
+  {
+    std::lock_guard<std::mutex> l(f->mu);
+    S3XFS_RETURN_IF_ERROR(LoadLocked(*f));
+    if (offset >= f->size) return Status::OK();
+    const uint64_t end = std::min<uint64_t>(f->size, offset + size);
+    for (uint64_t idx = offset / chunk_; idx * chunk_ < end; ++idx) {
+      const uint64_t cstart = idx * chunk_;
+      const size_t from = static_cast<size_t>(std::max(offset, cstart) - cstart);
+      const size_t to = static_cast<size_t>(std::min(end, cstart + chunk_) - cstart);
+      std::optional<Cid> cid;
+      if (f->dirty.count(idx)) {
+        auto b = std::make_shared<Bytes>(to - from);
+        S3XFS_RETURN_IF_ERROR(ReadAt(f->fd, b->data(), b->size(), cstart + from));
+        out->pieces.push_back({std::move(b), 0, to - from});
+        continue;
+      }
+      if (idx == f->tail_idx) {
+        auto b = std::make_shared<Bytes>(to - from, 0);
+        if (from < f->tail.size())
+          std::copy(f->tail.begin() + from, f->tail.begin() + std::min(to, f->tail.size()), b->begin());
+        out->pieces.push_back({std::move(b), 0, to - from});
+        continue;
+      }
+      if (auto it = f->staged.find(idx); it != f->staged.end()) {
+        Result<Cid> c = f->stream->Stored(it->second);
+        if (c.ok()) {
+          cid = *c;
+        } else {
+          const Bytes* kept = f->stream->FailedBytes(it->second);
+          if (!kept) return c.status();
+          out->pieces.push_back({std::make_shared<const Bytes>(kept->begin() + from, kept->begin() + to), 0, to - from});
+          continue;
+        }
+      } else if (idx < f->leaves.size()) {
+        cid = f->leaves[idx].cid;
+      }
+      if (cid) {
+        fetch.push_back(FromBlock{out->pieces.size(), *cid, from, to});
+        out->pieces.push_back({});
+      } else {
+        out->pieces.push_back({zeros_, from, to - from});  // a hole
+      }
+    }
+  }
+  for (const FromBlock& w : fetch) {
+    S3XFS_ASSIGN_OR_RETURN(auto block, Block(w.cid));
+    ReadBuffer::Piece& p = out->pieces[w.piece];
+    if (block->size() >= w.to) {
+      p = {std::move(block), w.from, w.to - w.from};
+      continue;
+    }
+    // The file grew past this (short, last) leaf: zeros follow its bytes.
+    auto b = std::make_shared<Bytes>(w.to - w.from, 0);
+    if (w.from < block->size()) std::copy(block->begin() + w.from, block->end(), b->begin());
+    p = {std::move(b), 0, w.to - w.from};
   }
   return Status::OK();
 }
@@ -560,42 +815,95 @@ Status FileSystem::Read(uint64_t fh, uint64_t offset, size_t size, Bytes* out) {
 Status FileSystem::Write(uint64_t fh, uint64_t offset, ByteView data) {
   auto f = FileFor(fh);
   if (!f) return Status::InvalidArgument("bad file handle");
+  Status st = WriteTo(f, offset, data);
+  if (!st.ok()) PagesStale(f->ino);  // the kernel may hold the bytes it could not write
+  return st;
+}
+
+Status FileSystem::WriteTo(const std::shared_ptr<OpenFile>& self, uint64_t offset, ByteView data) {
+  OpenFile* f = self.get();
+  // Wait for room in the pipeline before taking the file's lock (readers of the file need it).
+  if (pipeline_ && !data.empty()) pipeline_->Reserve(data.size());
   std::lock_guard<std::mutex> l(f->mu);
   S3XFS_RETURN_IF_ERROR(LoadLocked(*f));
+  // A chunk the pipeline could not store fails writes until a flush stores it again.
+  if (f->stream) S3XFS_RETURN_IF_ERROR(f->stream->error());
   if (data.empty()) return Status::OK();
   Publish publish(this, *f);
-  uint64_t end = offset + data.size();
-  for (uint64_t idx = offset / chunk_; idx * chunk_ < end; ++idx) {
-    // A chunk the write covers entirely needs no old bytes.
-    bool whole = offset <= idx * chunk_ && end >= (idx + 1) * chunk_;
-    if (whole) f->MarkDirty(idx);
-    else S3XFS_RETURN_IF_ERROR(MakeDirtyLocked(*f, idx));
-  }
-  S3XFS_RETURN_IF_ERROR(WriteAt(f->fd, data, offset));
-  if (f->md5_ok && offset == f->md5_pos) {
-    EVP_DigestUpdate(f->md5, data.data(), data.size());
-    f->md5_pos = end;
-  } else if (offset < f->md5_pos || offset > f->md5_pos) {
-    f->md5_ok = false;
-  }
-  f->size = std::max(f->size, end);
+  // Changed from the first piece on: a write failing half-way still leaves its first pieces.
   f->changed = true;
+  f->version++;
+  uint64_t pos = offset;
+  while (!data.empty()) {
+    const uint64_t idx = pos / chunk_, cstart = idx * chunk_;
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), cstart + chunk_ - pos));
+    ByteView piece = data.first(n);
+    if (pipeline_ && !f->has_tail() && pos == f->size) S3XFS_RETURN_IF_ERROR(StartTailLocked(*f));
+    if (f->has_tail() && idx > f->tail_idx) S3XFS_RETURN_IF_ERROR(SpillTailLocked(*f));  // a gap
+    if (idx == f->tail_idx) {
+      // In memory. The tail's bytes are not in the running MD5 yet, so changing them keeps it.
+      const size_t at = static_cast<size_t>(pos - cstart);
+      if (f->tail.capacity() < at + n && at + n > chunk_ / 4) {
+        Bytes b = pipeline_->TakeBuffer();
+        b.assign(f->tail.begin(), f->tail.end());
+        f->tail.swap(b);
+      }
+      if (at > f->tail.size()) f->tail.resize(at, 0);  // a hole inside the last chunk
+      const size_t overlap = std::min(n, f->tail.size() - at);
+      std::copy_n(piece.begin(), overlap, f->tail.begin() + at);
+      f->tail.insert(f->tail.end(), piece.begin() + overlap, piece.end());
+      f->size = std::max<uint64_t>(f->size, cstart + f->tail.size());
+      f->SetTailDirty(true);
+      if (f->tail.size() == chunk_) SubmitTailLocked(*f);
+    } else {
+      // The cache file. A chunk the write covers entirely needs no old bytes.
+      if (n == chunk_) {
+        S3XFS_RETURN_IF_ERROR(CacheFileLocked(*f));
+        f->DropStaged(idx);
+        f->MarkDirty(idx);
+      } else {
+        S3XFS_RETURN_IF_ERROR(MakeDirtyLocked(*f, idx));
+      }
+      S3XFS_RETURN_IF_ERROR(WriteAt(f->fd, piece, pos));
+      f->md5_ok = false;  // bytes before the tail changed: the ETag is recomputed at flush
+      f->size = std::max(f->size, pos + n);
+    }
+    pos += n;
+    data = data.subspan(n);
+  }
   f->mtime_ns = Now();
-  if (f->dirty.size() * chunk_ > opt_.dirty_limit) return FlushLocked(*f, Durability::kRelaxed);
+  if ((f->dirty.size() + f->staged.size()) * chunk_ > opt_.dirty_limit) {
+    // A file written sequentially is committed in the background: the writer goes on.
+    if (f->dirty.empty() && f->stream && !f->bg_commit && f->stream->error().ok())
+      return StartBackgroundCommitLocked(self);
+    if (!f->bg_commit) return FlushLocked(*f, Durability::kRelaxed);
+  }
   return Status::OK();
 }
 
 Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
   if (!f.loaded || !f.changed) return Status::OK();
   Publish publish(this, f);
+  const auto t0 = std::chrono::steady_clock::now();
+  const size_t staged_chunks = f.staged.size(), dirty_chunks = f.dirty.size();
+  // Every chunk the pipeline took is stored first; a failed put is retried here, once.
+  if (f.stream) {
+    f.stream->WaitIdle();
+    for (auto& [idx, c] : f.staged) {
+      if (!f.stream->Stored(c).ok()) S3XFS_RETURN_IF_ERROR(f.stream->Retry(c));
+    }
+  }
   const DagOptions& dag = store_->dag_options();
-  auto writer = store_->NewBlockWriter();  // protects the new blocks from GC until committed
+  // The flush's blocks go to the stream's writer, so one sync makes them and the pipeline's
+  // durable; the writer protects them from GC until it is dropped after the commit.
+  std::shared_ptr<ObjectStore::BlockWriter> writer =
+      f.stream ? f.stream->writer() : std::shared_ptr<ObjectStore::BlockWriter>(store_->NewBlockWriter());
   ObjectStore::ContentUpdate u;
   DagBuilder builder(dag, [&](const Cid& cid, ByteView d, bool leaf) -> Status {
     (leaf ? u.leaves : u.nodes).push_back(BlockUse{cid, d.size()});
-    return writer->Put(cid, d);
+    return writer->PutUnsynced(cid, d);
   });
-  bool need_md5 = !(f.md5_ok && f.md5_pos == f.size);
+  const bool need_md5 = !f.md5_ok;
   EVP_MD_CTX* md5 = nullptr;
   if (need_md5) {
     md5 = EVP_MD_CTX_new();
@@ -603,49 +911,293 @@ Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
   }
   Status st;
   Bytes chunk;
+  bool zero_put = false;
   uint64_t n = (f.size + chunk_ - 1) / chunk_;
   for (uint64_t idx = 0; idx < n && st.ok(); ++idx) {
     uint64_t len = std::min<uint64_t>(chunk_, f.size - idx * chunk_);
-    bool reuse = !f.dirty.count(idx) && idx < f.leaves.size() && f.leaves[idx].size == len &&
-                 f.leaves[idx].cid.codec() == Codec::kRaw && dag.raw_leaves;
-    if (!reuse || need_md5) {
+    auto staged = f.staged.find(idx);
+    std::optional<Cid> leaf;  // an existing raw leaf holding exactly this chunk
+    if (f.dirty.count(idx) || idx == f.tail_idx) {
+    } else if (idx >= f.leaves.size() && staged == f.staged.end() && len == chunk_ &&
+               dag.raw_leaves) {
+      // A hole (sparse file): the zero chunk's leaf, stored once, not hashed per chunk.
+      if (!zero_put) {
+        st = writer->PutUnsynced(zero_leaf_, zero_chunk_);
+        zero_put = true;
+        if (!st.ok()) break;
+      }
+      leaf = zero_leaf_;
+      if (md5) EVP_DigestUpdate(md5, zero_chunk_.data(), zero_chunk_.size());
+      st = builder.AddLeaf(LeafInfo{*leaf, len, len});
+      if (st.ok()) u.leaves.push_back(BlockUse{*leaf, len});
+      continue;
+    } else if (staged != f.staged.end()) {
+      auto cid = f.stream->Stored(staged->second);
+      if (!cid.ok()) {
+        st = cid.status();
+        break;
+      }
+      leaf = *cid;
+    } else if (idx < f.leaves.size() && f.leaves[idx].size == len &&
+               f.leaves[idx].cid.codec() == Codec::kRaw && dag.raw_leaves) {
+      leaf = f.leaves[idx].cid;
+    }
+    if (!leaf || need_md5) {
       st = ReadChunkLocked(f, idx, &chunk);
       if (!st.ok()) break;
       if (md5) EVP_DigestUpdate(md5, chunk.data(), chunk.size());
     }
-    if (reuse) {
-      st = builder.AddLeaf(LeafInfo{f.leaves[idx].cid, len, len});
-      if (st.ok()) u.leaves.push_back(f.leaves[idx]);
+    if (leaf) {
+      st = builder.AddLeaf(LeafInfo{*leaf, len, len});
+      if (st.ok()) u.leaves.push_back(BlockUse{*leaf, len});
     } else {
       st = builder.Write(chunk);
     }
   }
   Result<DagRoot> root = st.ok() ? builder.Finish() : Result<DagRoot>(st);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int dn = 0;
   if (md5) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dn = 0;
     EVP_DigestFinal_ex(md5, digest, &dn);
     EVP_MD_CTX_free(md5);
+    u.etag = HexEncode(ByteView(digest, dn));
   } else {
-    EVP_MD_CTX* copy = EVP_MD_CTX_new();  // keep the running digest usable for more appends
-    EVP_MD_CTX_copy_ex(copy, f.md5);
-    EVP_DigestFinal_ex(copy, digest, &dn);
-    EVP_MD_CTX_free(copy);
+    // The running MD5 of the chunks before the tail, then the tail.
+    u.etag = f.stream ? f.stream->Md5Hex(f.tail) : Md5HexOf(f.tail);
   }
   if (!root.ok()) return root.status();
+  S3XFS_RETURN_IF_ERROR(f.stream ? f.stream->SyncWriter() : writer->Sync());
+  // Chunks of a snapshot a background commit has not committed yet went to its writer.
+  for (const auto& w : f.old_writers) S3XFS_RETURN_IF_ERROR(w->Sync());
   u.root = *root;
-  u.etag = HexEncode(ByteView(digest, dn));
   u.mtime_ns = f.mtime_ns;
-  S3XFS_RETURN_IF_ERROR(store_->UpdateContent(f.ino, u, durability).status());
+  S3XFS_ASSIGN_OR_RETURN(ObjectInfo committed, store_->UpdateContent(f.ino, u, durability));
+  f.generation = committed.generation;
+  f.commits++;
+  f.old_writers.clear();
   f.leaves = std::move(u.leaves);
-  f.last_idx = UINT64_MAX;  // the leaf list changed
-  f.last_leaf.clear();
   f.CleanFrom(0);
-  if (::ftruncate(f.fd, 0) != 0) return Status::FromErrno("resetting the chunk cache", errno);
+  f.SetTailDirty(false);
+  for (auto it = f.staged.begin(); it != f.staged.end(); it = f.staged.erase(it))
+    f.dirty_total->fetch_sub(1, std::memory_order_relaxed);
+  if (f.stream) {
+    AbandonDroppedLocked(f);
+    f.stream->ResetWriter();  // the committed blocks no longer need protection from GC
+  }
+  if (f.fd >= 0 && ::ftruncate(f.fd, 0) != 0) return Status::FromErrno("resetting the chunk cache", errno);
   f.changed = false;
   f.mtime_ns = 0;
   last_flush_ns_.store(Now(), std::memory_order_relaxed);
+  S3XFS_LOG(kDebug) << "committed inode " << f.ino << " (" << f.size << " bytes; "
+                    << staged_chunks << " chunks from the pipeline, " << dirty_chunks
+                    << " from the cache file) in "
+                    << std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - t0).count() / 1000.0 << " ms";
   return Status::OK();
+}
+
+bool FileSystem::KeepCache(InodeId ino) {
+  std::lock_guard<std::mutex> l(stale_mu_);
+  return stale_pages_.erase(ino) == 0;
+}
+
+// ---------------- background commits (dirty limit) ----------------
+
+// What a background commit commits: the file as it was when the commit started.
+struct FileSystem::Snapshot {
+  std::shared_ptr<OpenFile> file;
+  uint64_t size = 0, version = 0, commits = 0, generation = 0;
+  int64_t mtime_ns = 0;
+  std::vector<BlockUse> leaves;  // committed chunks
+  std::vector<std::pair<uint64_t, std::shared_ptr<WritePipeline::Chunk>>> staged;
+  uint64_t tail_idx = 0;
+  Bytes tail;
+  std::shared_ptr<WritePipeline::Stream::Md5Mark> md5;
+  std::shared_ptr<ObjectStore::BlockWriter> writer;  // where the staged chunks went
+};
+
+// REQUIRES: f.mu held; no dirty chunks (the cache file changes under a commit that runs
+// without the lock), no background commit running.
+Status FileSystem::StartBackgroundCommitLocked(const std::shared_ptr<OpenFile>& self) {
+  OpenFile& f = *self;
+  auto snap = std::make_unique<Snapshot>();
+  snap->file = self;
+  snap->size = f.size;
+  snap->version = f.version;
+  snap->commits = f.commits;
+  snap->generation = f.generation;
+  snap->mtime_ns = f.mtime_ns;
+  snap->leaves = f.leaves;
+  snap->staged.assign(f.staged.begin(), f.staged.end());
+  snap->tail_idx = f.tail_idx;
+  snap->tail = f.tail;
+  if (f.md5_ok) snap->md5 = f.stream->MarkMd5();  // else the ETag is computed from the bytes
+  // Chunks from now on go to a new writer; this one is synced and committed in the background.
+  snap->writer = f.stream->TakeWriter();
+  if (!snap->writer) snap->writer = store_->NewBlockWriter();
+  f.old_writers.push_back(snap->writer);
+  f.bg_commit = true;
+  f.min_size = f.size;
+  {
+    std::lock_guard<std::mutex> l(commit_mu_);
+    commit_queue_.push_back(std::move(snap));
+  }
+  commit_cv_.notify_all();
+  return Status::OK();
+}
+
+void FileSystem::CommitLoop() {
+  std::unique_lock<std::mutex> l(commit_mu_);
+  for (;;) {
+    commit_cv_.wait(l, [&] { return commit_stop_ || !commit_queue_.empty(); });
+    if (commit_queue_.empty()) return;
+    std::unique_ptr<Snapshot> snap = std::move(commit_queue_.front());
+    commit_queue_.pop_front();
+    l.unlock();
+    BackgroundCommit(*snap);
+    snap.reset();
+    l.lock();
+  }
+}
+
+// Runs without the file's lock: waits for the snapshot's chunks and MD5, stores the tail and
+// the interior nodes, syncs, commits if no newer commit came first, then (under the lock)
+// records what it committed.
+void FileSystem::BackgroundCommit(Snapshot& snap) {
+  OpenFile& f = *snap.file;
+  const auto t0 = std::chrono::steady_clock::now();
+  const DagOptions& dag = store_->dag_options();
+  ObjectStore::ContentUpdate u;
+  std::vector<BlockUse> put;  // blocks this commit wrote (garbage if it does not commit)
+  DagBuilder builder(dag, [&](const Cid& cid, ByteView d, bool leaf) -> Status {
+    (leaf ? u.leaves : u.nodes).push_back(BlockUse{cid, d.size()});
+    put.push_back(BlockUse{cid, d.size()});
+    return snap.writer->PutUnsynced(cid, d);
+  });
+  std::map<uint64_t, Cid> cids;
+  Status st;
+  for (const auto& [idx, c] : snap.staged) {
+    auto cid = f.stream->Stored(c);
+    if (!cid.ok()) {
+      st = cid.status();
+      break;
+    }
+    cids.emplace(idx, *cid);
+  }
+  const uint64_t n = (snap.size + chunk_ - 1) / chunk_;
+  bool zero_put = false;
+  // Without a running MD5 (the file was not written in order), the ETag comes from the bytes:
+  // every block is read back (verified), as a flush does.
+  EVP_MD_CTX* md5 = nullptr;
+  if (!snap.md5) {
+    md5 = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md5, EVP_md5(), nullptr);
+  }
+  auto hash_block = [&](const Cid& cid, uint64_t len) -> Status {
+    if (!md5) return Status::OK();
+    S3XFS_ASSIGN_OR_RETURN(auto b, Block(cid));
+    EVP_DigestUpdate(md5, b->data(), std::min<size_t>(b->size(), len));
+    if (b->size() < len) EVP_DigestUpdate(md5, zero_chunk_.data(), len - b->size());
+    return Status::OK();
+  };
+  for (uint64_t idx = 0; idx < n && st.ok(); ++idx) {
+    const uint64_t len = std::min<uint64_t>(chunk_, snap.size - idx * chunk_);
+    std::optional<Cid> leaf;
+    if (auto it = cids.find(idx); it != cids.end()) {
+      leaf = it->second;
+    } else if (idx == snap.tail_idx) {
+      Bytes chunk(snap.tail.begin(), snap.tail.end());
+      chunk.resize(len, 0);
+      if (md5) EVP_DigestUpdate(md5, chunk.data(), chunk.size());
+      st = builder.Write(chunk);
+      continue;
+    } else if (idx < snap.leaves.size() && snap.leaves[idx].size == len &&
+               snap.leaves[idx].cid.codec() == Codec::kRaw) {
+      leaf = snap.leaves[idx].cid;
+    } else if (idx >= snap.leaves.size() && len == chunk_) {
+      if (!zero_put) {
+        st = snap.writer->PutUnsynced(zero_leaf_, zero_chunk_);
+        zero_put = true;
+      }
+      leaf = zero_leaf_;
+    } else {
+      // A committed leaf the file grew past (or a short hole): its bytes, then zeros.
+      Bytes chunk(len, 0);
+      if (idx < snap.leaves.size()) {
+        auto b = Block(snap.leaves[idx].cid);
+        if (!b.ok()) {
+          st = b.status();
+          break;
+        }
+        std::copy_n((*b)->begin(), std::min<size_t>((*b)->size(), len), chunk.begin());
+      }
+      if (md5) EVP_DigestUpdate(md5, chunk.data(), chunk.size());
+      st = builder.Write(chunk);
+      continue;
+    }
+    if (st.ok()) st = hash_block(*leaf, len);
+    if (st.ok()) st = builder.AddLeaf(LeafInfo{*leaf, len, len});
+    if (st.ok()) u.leaves.push_back(BlockUse{*leaf, len});
+  }
+  Result<DagRoot> root = st.ok() ? builder.Finish() : Result<DagRoot>(st);
+  if (md5) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dn = 0;
+    EVP_DigestFinal_ex(md5, digest, &dn);
+    EVP_MD_CTX_free(md5);
+    u.etag = HexEncode(ByteView(digest, dn));
+  }
+  if (root.ok()) {
+    u.root = *root;
+    if (snap.md5) u.etag = f.stream->Md5HexAt(snap.md5, snap.tail);
+    u.mtime_ns = snap.mtime_ns;
+    u.if_generation = snap.generation;
+    st = snap.writer->Sync();
+  } else {
+    st = root.status();
+  }
+  Result<ObjectInfo> committed = st.ok() ? store_->UpdateContent(f.ino, u, Durability::kRelaxed)
+                                         : Result<ObjectInfo>(st);
+  {
+    std::lock_guard<std::mutex> l(f.mu);
+    Publish publish(this, f);
+    if (committed.ok() && f.commits == snap.commits) {
+      // The newest commit: the staged chunks it took are committed leaves now.
+      f.generation = committed->generation;
+      f.commits++;
+      f.leaves = u.leaves;
+      const uint64_t keep = (f.min_size + chunk_ - 1) / chunk_;
+      if (f.leaves.size() > keep) f.leaves.resize(keep);  // truncated since the snapshot
+      for (const auto& [idx, c] : snap.staged) {
+        auto it = f.staged.find(idx);
+        if (it != f.staged.end() && it->second == c) {
+          f.staged.erase(it);
+          f.dirty_total->fetch_sub(1, std::memory_order_relaxed);
+        }
+      }
+      std::erase(f.old_writers, snap.writer);
+      if (f.version == snap.version) {
+        f.changed = false;
+        f.mtime_ns = 0;
+        f.SetTailDirty(false);
+      }
+      last_flush_ns_.store(Now(), std::memory_order_relaxed);
+    }
+    f.bg_commit = false;
+  }
+  if (!committed.ok()) {
+    // A newer commit (flush, fsync) came first, or this one failed: the file stays dirty and
+    // the next flush commits everything; the blocks only this commit wrote are garbage.
+    if (!put.empty()) store_->AbandonBlocks(put);
+    if (committed.status().reason() != Reason::kPreconditionFailed)
+      S3XFS_LOG(kWarning) << "background commit of inode " << f.ino << " failed (retried at the "
+                          << "next flush): " << committed.status().message();
+    return;
+  }
+  S3XFS_LOG(kDebug) << "committed inode " << f.ino << " in the background (" << snap.size
+                    << " bytes, " << snap.staged.size() << " chunks from the pipeline) in "
+                    << std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - t0).count() / 1000.0 << " ms";
 }
 
 Status FileSystem::Flush(uint64_t fh) {
@@ -682,10 +1234,25 @@ Status FileSystem::Release(uint64_t fh) {
     st = FlushLocked(*f, Durability::kRelaxed);
   }
   if (last) {
+    bool gone = false;
     {
       std::lock_guard<std::mutex> l(files_mu_);
       auto it = files_.find(f->ino);
-      if (it != files_.end() && it->second == f && f->handles == 0) files_.erase(it);
+      if (it != files_.end() && it->second == f && f->handles == 0) {
+        files_.erase(it);
+        gone = true;
+      }
+    }
+    if (gone) {
+      // Changes that could not be committed (the error went to close) are dropped with the
+      // file; the pipeline's blocks for them become garbage.
+      std::lock_guard<std::mutex> l(f->mu);
+      if (f->changed) PagesStale(f->ino);
+      if (f->stream) {
+        f->stream->WaitIdle();
+        f->DropStagedFrom(0);
+        AbandonDroppedLocked(*f);
+      }
     }
     store_->CloseInode(f->ino);
   }

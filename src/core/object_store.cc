@@ -531,10 +531,14 @@ Status ObjectStoreImpl::Delete(const std::string& bucket, const std::string& key
       S3XFS_RETURN_IF_ERROR(FreeInode(t, d->ino));
       return CleanupParents(t, bucket, key);
     }
-    S3XFS_RETURN_IF_ERROR(t.DeleteDentry(bucket, key));
-    S3XFS_RETURN_IF_ERROR(Unlink(t, d->ino));
-    return CleanupParents(t, bucket, key);
+    return DeleteFileEntry(t, *d);
   }, durability);
+}
+
+Status ObjectStoreImpl::DeleteFileEntry(LedgerTxn& t, const Dentry& d) {
+  S3XFS_RETURN_IF_ERROR(t.DeleteDentry(d.bucket, d.key));
+  S3XFS_RETURN_IF_ERROR(Unlink(t, d.ino));
+  return CleanupParents(t, d.bucket, d.key);
 }
 
 Result<ObjectInfo> ObjectStoreImpl::Copy(const std::string& src_bucket, const std::string& src_key,

@@ -187,6 +187,9 @@ class ObjectStoreImpl final : public ObjectStore {
   Result<std::vector<Child>> ListChildren(InodeId dir, const std::string& after,
                                           size_t limit) override;
   Result<uint64_t> CountSubdirs(InodeId dir) override;
+  Result<ObjectInfo> CreateFile(InodeId parent, const std::string& name, const PosixAttrs& attrs,
+                                Durability durability) override;
+  Status UnlinkChild(InodeId parent, const std::string& name, Durability durability) override;
   Status SetAttrs(InodeId ino, const PosixAttrs& attrs, Durability durability) override;
   Status SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta, Durability durability) override;
   Result<ObjectInfo> MakeNode(const std::string& bucket, const std::string& key, InodeKind kind,
@@ -194,6 +197,7 @@ class ObjectStoreImpl final : public ObjectStore {
   Result<std::vector<BlockUse>> FileLeaves(InodeId ino) override;
   Result<ObjectInfo> UpdateContent(InodeId ino, const ContentUpdate& update, Durability durability) override;
   std::unique_ptr<BlockWriter> NewBlockWriter() override;
+  void AbandonBlocks(const std::vector<BlockUse>& blocks) override { Abandon(blocks, {}); }
   void OpenInode(InodeId ino) override { ReaderOpened(ino); }
   void CloseInode(InodeId ino) override { ReaderClosed(ino); }
   Status Pin(const Cid& root, const std::vector<BlockUse>& blocks) override;
@@ -234,6 +238,17 @@ class ObjectStoreImpl final : public ObjectStore {
   Status MoveEntry(LedgerTxn& t, const BucketInfo& b, const Dentry& d, const std::string& to);
   Status Exchange(const std::string& bucket, const std::string& a, const std::string& b,
                   Durability durability);
+  // Removes a file's (or other non-directory's) entry: drops a link, cleans up parents.
+  Status DeleteFileEntry(LedgerTxn& t, const Dentry& d);
+  // The empty file's DAG (what a PUT of no bytes stores), made once.
+  struct EmptyFile {
+    DagRoot root;
+    std::vector<Block> blocks;
+    std::vector<BlockUse> leaves, nodes;
+  };
+  const EmptyFile& Empty();
+  std::once_flag empty_once_;
+  EmptyFile empty_;
   // Removes implicit directories above key that became empty.
   Status CleanupParents(LedgerTxn& t, const std::string& bucket, const std::string& key);
   // Drops one link of ino; frees it (or defers to its last reader) when none remain.

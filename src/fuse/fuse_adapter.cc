@@ -5,15 +5,20 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <fstream>
+#include <sstream>
 #include <mutex>
 #include <thread>
 #include <iostream>
@@ -58,7 +63,20 @@ int ErrnoOf(const Status& s) {
 
 namespace {
 
-constexpr double kTimeout = 1.0;  // attribute and entry cache, seconds
+// How long the kernel keeps names (also misses) and attributes, in seconds. Changes made
+// through the mount go through the kernel, and changes through S3 are pushed to it at once
+// (Invalidator), so this bounds only what neither covers: a directory implied by S3 keys that
+// vanishes when its last entry is deleted in the mount (docs/SEMANTICS.md). Longer than the 1 s
+// most network filesystems use because nothing else changes the namespace: stat and unlink of
+// files created a moment ago need no lookup.
+constexpr double kTimeout = 10.0;
+
+// Sequential reads: the kernel reads ahead 128 KiB on a FUSE mount (the default of its backing
+// device, which INIT cannot raise), so a reader gets one 128 KiB request at a time. After INIT
+// the daemon raises the mount's read_ahead_kb (needs root; otherwise nothing changes): requests
+// then come 1 MiB at a time (max_write caps them) and several in parallel. Measured on 1 GiB:
+// 0.59 of the local disk's sequential read at 128 KiB, 0.90 at 1 MiB, 1.02 at 4 MiB.
+constexpr unsigned kReadaheadKb = 4096;
 
 // ---- metrics: requests and errors per operation ----
 // Every handler replies before it returns, on the thread that called it, so the operation a
@@ -102,11 +120,69 @@ struct FuseMetrics {
   metrics::Counter& written_bytes;
 };
 
+// Session userdata: the FileSystem exists only after daemonizing, before the loop starts.
+struct Holder {
+  FileSystem* fs = nullptr;
+  std::string bdi;  // the mount's backing device ("0:52"), for read_ahead_kb
+  std::atomic<bool> tuned{false};
+  int ready_fd = -1;  // daemon mode: tells the waiting parent that INIT was answered
+  const std::function<void()>* on_ready = nullptr;  // MountOptions::on_ready
+};
 thread_local size_t t_op = 0;
+
+// MAJ:MIN of the mount at `path` (canonical), from /proc/self/mountinfo (no FUSE request: the
+// loop is not serving yet); the last one when mounts are stacked. "" if not found.
+std::string MountDevice(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, found;
+  auto unescape = [](const std::string& s) {  // "\040" for a space, etc.
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      auto octal = [&](size_t k) { return i + k < s.size() && s[i + k] >= '0' && s[i + k] <= '7'; };
+      if (s[i] == '\\' && octal(1) && octal(2) && octal(3)) {
+        out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+        i += 3;
+      } else {
+        out.push_back(s[i]);
+      }
+    }
+    return out;
+  };
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string id, parent, dev, root, mp;
+    if (!(f >> id >> parent >> dev >> root >> mp)) continue;
+    if (unescape(mp) == path) found = dev;
+  }
+  return found;
+}
+
+// Raises the mount's read-ahead (see kReadaheadKb). Best effort: without root, or inside a
+// sandbox with a read-only /sys, the kernel's default stays.
+void RaiseReadahead(const std::string& bdi) {
+  if (bdi.empty()) return;
+  const std::string path = "/sys/class/bdi/" + bdi + "/read_ahead_kb";
+  unsigned cur = 0;
+  {
+    std::ifstream in(path);
+    if (!(in >> cur) || cur >= kReadaheadKb) return;
+  }
+  std::ofstream out(path);
+  out << kReadaheadKb << "\n";
+  out.flush();
+  if (out) S3XFS_LOG(kDebug) << "read-ahead of the mount raised to " << kReadaheadKb << " KiB";
+  else S3XFS_LOG(kDebug) << "could not raise the mount's read-ahead (" << path << ")";
+}
 
 template <size_t Op, auto Fn, typename... A>
 void CountedOp(fuse_req_t req, A... a) {
   t_op = Op;
+  // The first request after INIT: the kernel has applied INIT's reply (which would lower a
+  // read-ahead raised before it).
+  if (auto* h = static_cast<Holder*>(fuse_req_userdata(req));
+      !h->tuned.load(std::memory_order_relaxed) && !h->tuned.exchange(true)) {
+    RaiseReadahead(h->bdi);
+  }
   FuseMetrics::Get().requests[Op]->Inc();
   Fn(req, a...);
 }
@@ -126,12 +202,6 @@ int ReplyErr(fuse_req_t req, int err) {
   return fuse_reply_err(req, err);
 }
 
-// Session userdata: the FileSystem exists only after daemonizing, before the loop starts.
-struct Holder {
-  FileSystem* fs = nullptr;
-  int ready_fd = -1;  // daemon mode: tells the waiting parent that INIT was answered
-  const std::function<void()>* on_ready = nullptr;  // MountOptions::on_ready
-};
 FileSystem* Fs(fuse_req_t req) { return static_cast<Holder*>(fuse_req_userdata(req))->fs; }
 
 void ToStat(const ObjectInfo& i, struct stat* st) {
@@ -308,7 +378,9 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   fi->fh = *r;
-  fi->keep_cache = 0;
+  // An inode's content changes only through this mount (S3 writes make new inodes), so the
+  // pages the kernel cached stay right, unless the mount dropped writes it had accepted.
+  fi->keep_cache = Fs(req)->KeepCache(ino) ? 1 : 0;
   fuse_reply_open(req, fi);
 }
 
@@ -330,14 +402,22 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 }
 
 void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-  Bytes out;
+  ReadBuffer out;
   Status s = Fs(req)->Read(fi->fh, static_cast<uint64_t>(off), size, &out);
   if (!s.ok()) {
     ReplyErr(req, ErrnoOf(s));
     return;
   }
-  FuseMetrics::Get().read_bytes.Inc(out.size());
-  fuse_reply_buf(req, reinterpret_cast<const char*>(out.data()), out.size());
+  // The pieces go to the kernel as they are (verified blocks are not copied first).
+  std::vector<iovec> iov;
+  iov.reserve(out.pieces.size());
+  size_t n = 0;
+  for (const ReadBuffer::Piece& p : out.pieces) {
+    iov.push_back(iovec{const_cast<uint8_t*>(p.data()), p.length});
+    n += p.length;
+  }
+  FuseMetrics::Get().read_bytes.Inc(n);
+  fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
 }
 
 void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
@@ -543,8 +623,10 @@ fuse_lowlevel_ops MakeOps() {
 
 // A crashed daemon leaves "Transport endpoint is not connected"; detach it.
 void RecoverStaleMount(const std::string& mp) {
-  struct stat st;
-  if (::stat(mp.c_str(), &st) == 0 || errno != ENOTCONN) return;
+  // statfs, not stat: the kernel answers stat from its attribute cache (kTimeout) even when the
+  // daemon is gone, but always asks the daemon for statfs.
+  struct statvfs sv;
+  if (::statvfs(mp.c_str(), &sv) == 0 || errno != ENOTCONN) return;
   if (::umount2(mp.c_str(), MNT_DETACH) == 0) return;
   // Not root: the setuid helper can detach it. No shell: the path is passed as one argument.
   pid_t pid = ::fork();
@@ -670,6 +752,12 @@ Status ServeFuse(const MountOptions& mo,
     ::setsid();
     holder.ready_fd = p[1];
   }
+  // Canonical before mounting: resolving it afterwards would ask this (not yet serving) mount.
+  std::string canonical_mp = mo.mountpoint;
+  if (char* rp = ::realpath(mo.mountpoint.c_str(), nullptr)) {
+    canonical_mp = rp;
+    std::free(rp);
+  }
   std::vector<std::string> argv_s = {"s3xfs"};
   std::string opts = "fsname=s3xfs,subtype=s3xfs,default_permissions";
   if (::geteuid() == 0) opts += ",allow_other";
@@ -693,6 +781,7 @@ Status ServeFuse(const MountOptions& mo,
     fuse_session_destroy(se);
     return Status::IOError("cannot mount on " + mo.mountpoint);
   }
+  holder.bdi = MountDevice(canonical_mp);
   if (::chdir("/") != 0) {
     // Not fatal: only keeps the daemon from pinning a directory.
   }

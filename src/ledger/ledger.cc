@@ -974,11 +974,11 @@ class LedgerImpl final : public Ledger {
                                                                           : "PRAGMA synchronous=NORMAL"));
       mode_ = d;
     }
-    S3XFS_RETURN_IF_ERROR(writer_->ExecScript("BEGIN IMMEDIATE"));
+    S3XFS_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
     TxnImpl txn(writer_.get(), track_remote_.load(), track_pins_.load());
     Status st = fn(txn);
-    if (st.ok()) st = writer_->ExecScript("COMMIT");
-    if (!st.ok()) writer_->ExecScript("ROLLBACK");  // no-op error if COMMIT already ended it
+    if (st.ok()) st = writer_->Exec("COMMIT");
+    if (!st.ok()) writer_->Exec("ROLLBACK");  // no-op error if COMMIT already ended it
     return st;
   }
 
@@ -995,11 +995,11 @@ class LedgerImpl final : public Ledger {
       S3XFS_ASSIGN_OR_RETURN(db, Db::Open(path_, false));
       S3XFS_RETURN_IF_ERROR(db->ExecScript("PRAGMA query_only = 1"));
     }
-    Status st = db->ExecScript("BEGIN");
+    Status st = db->Exec("BEGIN");
     if (st.ok()) {
       TxnImpl txn(db.get(), false, false);
       st = fn(txn);
-      db->ExecScript("COMMIT");
+      db->Exec("COMMIT");
     }
     std::lock_guard<std::mutex> l(pool_mu_);
     if (pool_.size() < 16) pool_.push_back(std::move(db));
@@ -1035,7 +1035,8 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& path) {
   // WAL: readers never block the writer. synchronous=FULL: a commit is on disk when it returns
   // (fsync's contract depends on it).
   S3XFS_RETURN_IF_ERROR(db->ExecScript(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"));
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"
+      ));
   S3XFS_ASSIGN_OR_RETURN(int version, db->Migrate(ledger_schema::Migrations(), "ledger " + path));
   // A data directory that has a remote keeps its upload queue whoever opens it (the daemon,
   // fsck, add), so no block escapes the queue.

@@ -85,6 +85,11 @@ Result<std::unique_ptr<Stmt>> Db::Prepare(const char* sql) {
   return std::make_unique<Stmt>(s, this);
 }
 
+Status Db::Exec(const char* sql) {
+  S3XFS_ASSIGN_OR_RETURN(auto s, Prepare(sql));
+  return s->Exec();
+}
+
 Status Db::ExecScript(const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {

@@ -56,6 +56,8 @@ class Db {
   // Statements are prepared once per connection and reused; `sql` must be a string literal (its
   // address is the cache key).
   Result<std::unique_ptr<Stmt>> Prepare(const char* sql);
+  // One statement without parameters or rows (BEGIN, COMMIT), prepared once like Prepare's.
+  Status Exec(const char* sql);
   // One-off statements (schema, pragmas); may contain several.
   Status ExecScript(const std::string& sql);
   // Brings PRAGMA user_version up to migrations.size(): migration N (index N-1) runs in its own

@@ -3,21 +3,33 @@
 # holds the data/cache directory, in the same run, and prints the ratio mount/local.
 #   seq write 1 GiB, seq read 1 GiB (targets >= 0.7), 4 KiB random read of a cached file,
 #   create/stat/unlink of N small files (target >= 0.3), ls -f of a big directory (< 3 s).
+# Every job starts from the same state on both sides: dirty data written back and, as root, the
+# page cache dropped (so reads come from the disk). With S3XFS_BENCH_REPEAT=N each job runs N
+# times, mount and local alternating, and the medians are compared (the machine is shared: load
+# is printed at the start and the end).
 # Usage: tools/bench/mount.sh [/path/to/s3xfs]   Env: S3XFS_BENCH_SIZE (default 1g),
-#        S3XFS_BENCH_FILES (default 10000), S3XFS_BENCH_DIRENTS (default 100000).
+#        S3XFS_BENCH_FILES (default 10000), S3XFS_BENCH_DIRENTS (default 100000),
+#        S3XFS_BENCH_REPEAT (default 1).
 set -euo pipefail
 S3XFS=${1:-${S3XFS:-$(cd "$(dirname "$0")/../.." && pwd)/build/s3xfs}}
 SIZE=${S3XFS_BENCH_SIZE:-1g}
 NFILES=${S3XFS_BENCH_FILES:-10000}
 NDIRENTS=${S3XFS_BENCH_DIRENTS:-100000}
+REPEAT=${S3XFS_BENCH_REPEAT:-1}
 command -v fio >/dev/null || { echo "mount bench: fio missing (tools/setup.sh)"; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/s3xfs-mbench.XXXXXX")
 mnt=$tmp/mnt; data=$tmp/data; local_dir=$tmp/local
 mkdir -p "$mnt" "$local_dir"
 trap 'fusermount3 -u "$mnt" 2>/dev/null || true; rm -rf -- "$tmp"' EXIT
-"$S3XFS" mount --data-dir "$data" "$mnt"
+"$S3XFS" mount --data-dir "$data" --s3-listen none "$mnt"
 mkdir "$mnt/bench"
 M=$mnt/bench
+echo "# $("$S3XFS" --version 2>/dev/null || echo "$S3XFS"); load at start:$(uptime | sed 's/.*load average://')"
+
+settle() {  # write back dirty data; drop the page cache when allowed (root)
+  sync
+  echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+}
 
 # fio job -> bandwidth in KiB/s
 bw() {  # dir rw bs extra...
@@ -26,17 +38,30 @@ bw() {  # dir rw bs extra...
       --output-format=terse --terse-version=3 "$@" | awk -F';' -v rw="$rw" \
       '{ print (rw ~ /read/) ? $7 : $48 }'
 }
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 line() { printf "%-34s %12s %12s   ratio %s (target %s)\n" "$1" "$2" "$3" "$(ratio "$2" "$3")" "$4"; }
+# job NAME TARGET SETTLE CMD...: runs "CMD DIR" on the mount and on the local directory, REPEAT
+# times alternating (settled before each run when SETTLE is 1), and prints the medians.
+job() {
+  local name=$1 target=$2 settle=$3; shift 3
+  local ms="" ls="" i
+  for i in $(seq 1 "$REPEAT"); do
+    ((settle)) && settle; ms+=" $("$@" "$M")"
+    ((settle)) && settle; ls+=" $("$@" "$local_dir")"
+  done
+  line "$name" "$(echo "$ms" | median)" "$(echo "$ls" | median)" "$target"
+}
 
 printf "%-34s %12s %12s\n" "job" "s3xfs" "local"
-w_m=$(bw "$M" write 1m --end_fsync=1); w_l=$(bw "$local_dir" write 1m --end_fsync=1)
-line "seq write $SIZE (KiB/s)" "$w_m" "$w_l" ">= 0.7"
-echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-r_m=$(bw "$M" read 1m); r_l=$(bw "$local_dir" read 1m)
-line "seq read $SIZE (KiB/s)" "$r_m" "$r_l" ">= 0.7"
-rr_m=$(bw "$M" randread 4k --time_based --runtime=5); rr_l=$(bw "$local_dir" randread 4k --time_based --runtime=5)
-line "4k random read, cached (KiB/s)" "$rr_m" "$rr_l" "-"
+seq_write() { rm -f "$1"/j.*; bw "$1" write 1m --end_fsync=1; }  # a new file each time
+seq_read() { bw "$1" read 1m; }
+rand_read() { cat "$1"/j.* >/dev/null; bw "$1" randread 4k --time_based --runtime=5; }
+# The file the write job leaves is what the read jobs read; the random reads run on a file just
+# read in full (cached, if the side keeps its page cache across opens).
+job "seq write $SIZE (KiB/s)" ">= 0.7" 1 seq_write
+job "seq read $SIZE (KiB/s)" ">= 0.7" 1 seq_read
+job "4k random read, cached (KiB/s)" "-" 0 rand_read
 rm -f "$M"/j.* "$local_dir"/j.*
 
 small() {  # dir -> files per second for create+stat+unlink
@@ -48,11 +73,12 @@ small() {  # dir -> files per second for create+stat+unlink
   end=$(date +%s.%N)
   awk -v n="$NFILES" -v s="$start" -v e="$end" 'BEGIN { printf "%.0f", n / (e - s) }'
 }
-s_m=$(small "$M"); s_l=$(small "$local_dir")
-line "create/stat/unlink $NFILES (files/s)" "$s_m" "$s_l" ">= 0.3"
+job "create/stat/unlink $NFILES (files/s)" ">= 0.3" 1 small
 
 mkdir "$M/big"
 (cd "$M/big" && seq 1 "$NDIRENTS" | xargs touch)
+settle
 start=$(date +%s.%N); n=$(ls -f "$M/big" | wc -l); end=$(date +%s.%N)
 printf "%-34s %12s entries in %.2f s (target < 3 s)\n" "ls -f of a big directory" "$n" \
   "$(awk -v s="$start" -v e="$end" 'BEGIN { print e - s }')"
+echo "# load at end:$(uptime | sed 's/.*load average://')"

@@ -13,6 +13,10 @@
 //    (Corruption naming the CID instead).
 //  - Errors: NotFound for a missing block, Corruption, IOError (local), Unavailable (remote node
 //    down; may succeed later), Timeout.
+//  - Durability: Put/PutMany return once their blocks are on stable storage (unless the store
+//    is configured otherwise, e.g. EmbeddedOptions::sync_each_put = false). PutManyUnsynced
+//    lets a writer overlap many blocks' disk writes and make them durable together with
+//    SyncBlocks, before anything durable refers to them.
 //
 // Root pins. Most stores keep every block put until it is deleted. A store whose node keeps
 // blocks only while a pin holds them (Kubo: its GC reclaims unpinned blocks) says so with
@@ -52,6 +56,15 @@ class BlockStore : public BlockSource {
   virtual Status Put(const Cid& cid, ByteView data) = 0;
   // Stores several blocks; stops at the first error. Default: Put each.
   virtual Status PutMany(std::span<const BlockRef> blocks);
+  // Stores blocks like PutMany, readable at once, but may return before they are on stable
+  // storage: SyncBlocks makes them durable. Until then a crash may lose them or (embedded
+  // store) leave one with bad bytes under its name, which Get reports as Corruption and the
+  // next Put of the block replaces. Default: PutMany.
+  virtual Status PutManyUnsynced(std::span<const BlockRef> blocks) { return PutMany(blocks); }
+  // Makes the named blocks, stored earlier by any put, durable (survive power loss); NotFound
+  // if one is absent. Default: checks that each is there (for stores whose PutManyUnsynced is
+  // PutMany and whose puts are durable).
+  virtual Status SyncBlocks(std::span<const Cid> cids);
   // The verified bytes of a block.
   virtual Result<Bytes> Get(const Cid& cid) = 0;
   // Default: Get each.

@@ -5,7 +5,14 @@
 //   DIR/blocks/XY/KEY.data     KEY = RFC 4648 base32 (upper case, no padding) of the multihash,
 //                              XY  = the two characters before KEY's last one.
 // Each block is written to a temporary file in its shard directory and renamed into place, so a
-// reader sees either nothing or the whole block. Every read is verified against the CID.
+// reader sees either nothing or the whole block. Every read is verified against the CID, and so
+// is a block found already stored when it is put again (a copy damaged by a crash before it was
+// synced is rewritten instead of trusted).
+//
+// Durability: a synced put (sync_each_put) fdatasyncs its block files before the renames and
+// fsyncs their shard directories after, all of a batch on several threads at once.
+// PutManyUnsynced renames at once and only starts writeback; SyncBlocks later fdatasyncs the
+// files and fsyncs their directories (and blocks/ for new shards) the same way.
 // Format documented in docs/FORMATS.md; written to disk, never change.
 #pragma once
 

@@ -42,6 +42,10 @@ class FaultyBlockStore : public BlockStore {
 
   Status Put(const Cid& cid, ByteView data) override;
   Status PutMany(std::span<const BlockRef> blocks) override;
+  // Counted and failed as kPut, one call per block (like PutMany).
+  Status PutManyUnsynced(std::span<const BlockRef> blocks) override;
+  // Counted and failed as kSync.
+  Status SyncBlocks(std::span<const Cid> cids) override;
   Result<Bytes> Get(const Cid& cid) override;
   Result<bool> Has(const Cid& cid) override;
   Result<uint64_t> Size(const Cid& cid) override;
@@ -54,6 +58,7 @@ class FaultyBlockStore : public BlockStore {
   Status UnpinRoot(const Cid& root) override;
 
  private:
+  Status PutOne(const Cid& cid, ByteView data, bool synced);
   // Runs the fault checks for one call; a non-OK result is returned instead of the call.
   Status Enter(Op op, const Cid* cid);
 

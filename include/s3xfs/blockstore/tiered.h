@@ -2,7 +2,7 @@
 // is the write-back cache of DESIGN.md §4: every Put lands there (durable when it returns);
 // getting blocks to the remote is the core's upload queue, not this class.
 //
-//  - Put/PutMany/Sync/ForEach/Delete: the local store only (Delete removes the local copy; the
+//  - Put/PutMany/PutManyUnsynced/SyncBlocks/Sync/ForEach/Delete: the local store only (Delete removes the local copy; the
 //    remote reference is the upload queue's business).
 //  - Get/GetMany/Size/Has: the local store first; a block missing there is fetched from the
 //    remote (verified by it) and kept locally, so the next read is local. Remote failures
@@ -23,6 +23,10 @@ class TieredStore final : public BlockStore {
 
   Status Put(const Cid& cid, ByteView data) override { return local_->Put(cid, data); }
   Status PutMany(std::span<const BlockRef> blocks) override { return local_->PutMany(blocks); }
+  Status PutManyUnsynced(std::span<const BlockRef> blocks) override {
+    return local_->PutManyUnsynced(blocks);
+  }
+  Status SyncBlocks(std::span<const Cid> cids) override { return local_->SyncBlocks(cids); }
   Result<Bytes> Get(const Cid& cid) override;
   std::vector<Result<Bytes>> GetMany(std::span<const Cid> cids) override;
   Result<bool> Has(const Cid& cid) override;

@@ -297,6 +297,17 @@ class ObjectStore {
                                                   size_t limit) = 0;
   // Number of subdirectories (for a directory's nlink).
   virtual Result<uint64_t> CountSubdirs(InodeId dir) = 0;
+  // The mount's create/mknod of a regular file: an empty file called `name` in directory
+  // `parent`, in one transaction (no reads before it). AlreadyExists (kExists) when the name is
+  // taken in the mount (file or directory) or the key exists over S3; the file takes the
+  // directory's group when the directory is set-group-ID. Returns it with bucket and key.
+  virtual Result<ObjectInfo> CreateFile(InodeId parent, const std::string& name,
+                                        const PosixAttrs& attrs,
+      Durability durability = Durability::kDurable) = 0;
+  // The mount's unlink: removes the entry `name` of directory `parent` (not a directory:
+  // IsDirectory), in one transaction; like Delete of its key.
+  virtual Status UnlinkChild(InodeId parent, const std::string& name,
+      Durability durability = Durability::kDurable) = 0;
   // chmod/chown/utimens: replaces the POSIX attributes (ctime as given).
   virtual Status SetAttrs(InodeId ino, const PosixAttrs& attrs,
       Durability durability = Durability::kDurable) = 0;
@@ -317,17 +328,36 @@ class ObjectStore {
     std::vector<BlockUse> leaves;
     std::vector<BlockUse> nodes;
     int64_t mtime_ns = 0;  // 0: now
+    // Commit only if the inode's generation is still this (PreconditionFailed otherwise): a
+    // commit of an older snapshot never replaces a newer one.
+    std::optional<uint64_t> if_generation;
   };
   virtual Result<ObjectInfo> UpdateContent(InodeId ino, const ContentUpdate& update,
       Durability durability = Durability::kDurable) = 0;
-  // Writes blocks ahead of a commit (UpdateContent): each is durable when Put returns and is
-  // protected from GC until the writer is destroyed, which must happen after the commit.
+  // Writes blocks ahead of a commit (UpdateContent): each is protected from GC until the
+  // writer is destroyed, which must happen after the commit. A commit may only reference
+  // blocks that are durable: put with Put, or with PutUnsynced followed by a Sync that
+  // returned OK. Thread-safe: puts and syncs may come from several threads at once.
   class BlockWriter {
    public:
     virtual ~BlockWriter() = default;
+    // Durable when it returns.
     virtual Status Put(const Cid& cid, ByteView data) = 0;
+    // Stored (readable) when it returns; durable after the next Sync that returns OK. Lets a
+    // writer overlap many blocks' disk writes and wait for them together.
+    virtual Status PutUnsynced(const Cid& cid, ByteView data) = 0;
+    // Makes every block put through this writer before the call durable. A failed sync is
+    // retried by the next call. Concurrent calls are serialised (each returns only when the
+    // blocks a concurrent call took are durable too).
+    virtual Status Sync() = 0;
+    // Blocks put unsynced and not yet synced.
+    virtual size_t unsynced() const = 0;
   };
   virtual std::unique_ptr<BlockWriter> NewBlockWriter() = 0;
+  // Blocks written through a BlockWriter that no commit will reference (overwritten before a
+  // commit, abandoned after an error): recorded as unreferenced, so GC deletes them after the
+  // grace period unless something references them by then.
+  virtual void AbandonBlocks(const std::vector<BlockUse>& blocks) = 0;
   // An open file handle on ino: while any is open, an unlinked inode keeps its data.
   virtual void OpenInode(InodeId ino) = 0;
   virtual void CloseInode(InodeId ino) = 0;
