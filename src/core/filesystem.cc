@@ -319,7 +319,7 @@ Result<ObjectInfo> FileSystem::Lookup(InodeId parent, const std::string& name) {
 }
 
 Result<ObjectInfo> FileSystem::GetAttr(InodeId ino) {
-  S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, store_->StatInode(ino));
+  S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, store_->InodeAttrs(ino));
   Overlay(&i);
   return i;
 }
@@ -460,20 +460,20 @@ Result<ObjectInfo> FileSystem::SetAttr(InodeId ino, const SetAttrRequest& r) {
     S3XFS_RETURN_IF_ERROR(rel);
   }
   if (r.mode || r.uid || r.gid || r.atime_ns || r.mtime_ns || r.ctime_ns) {
-    S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, store_->StatInode(ino));
-    PosixAttrs& a = i.attrs;
-    if (r.mode) a.mode = *r.mode & 07777;
-    if (r.uid) a.uid = *r.uid;
-    if (r.gid) a.gid = *r.gid;
-    if (r.atime_ns) a.atime_ns = *r.atime_ns;
-    if (r.mtime_ns) a.mtime_ns = *r.mtime_ns;
-    a.ctime_ns = r.ctime_ns ? *r.ctime_ns : Now();
+    const int64_t now = r.ctime_ns ? *r.ctime_ns : Now();
     if (auto f = OpenFileFor(ino); f && r.mtime_ns) {
       std::lock_guard<std::mutex> l(f->mu);
       f->mtime_ns = 0;  // an explicit mtime wins over pending writes' time
     }
-    S3XFS_RETURN_IF_ERROR(store_->SetAttrs(ino, a, Durability::kRelaxed));
-    // The attributes are the row's only change: no second read.
+    // One read-modify-write transaction; the reply carries the attributes it wrote.
+    S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, store_->UpdateAttrs(ino, [&](PosixAttrs& a) {
+      if (r.mode) a.mode = *r.mode & 07777;
+      if (r.uid) a.uid = *r.uid;
+      if (r.gid) a.gid = *r.gid;
+      if (r.atime_ns) a.atime_ns = *r.atime_ns;
+      if (r.mtime_ns) a.mtime_ns = *r.mtime_ns;
+      a.ctime_ns = now;
+    }, Durability::kRelaxed));
     Overlay(&i);
     return i;
   }

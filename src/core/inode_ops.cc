@@ -100,6 +100,17 @@ Result<ObjectInfo> ObjectStoreImpl::StatInode(InodeId ino) {
   return out;
 }
 
+Result<ObjectInfo> ObjectStoreImpl::InodeAttrs(InodeId ino) {
+  ObjectInfo out;
+  S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+    auto i = t.GetInodeStat(ino);
+    if (!i.ok()) return i.status().IsNotFound() ? NoInode(ino) : i.status();
+    out = std::move(i).value();
+    return Status::OK();
+  }));
+  return out;
+}
+
 Result<std::optional<ObjectInfo>> ObjectStoreImpl::LookupChild(InodeId parent,
                                                                const std::string& name) {
   std::optional<ObjectInfo> out;
@@ -184,7 +195,7 @@ Result<ObjectInfo> ObjectStoreImpl::CreateFile(InodeId parent, const std::string
   S3XFS_RETURN_IF_ERROR(held.Flush());
   ObjectInfo out;
   S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
-    auto p = t.GetInode(parent);
+    auto p = t.GetInodeStat(parent);
     if (!p.ok()) return p.status().IsNotFound() ? NoInode(parent) : p.status();
     if (p->kind != InodeKind::kDirectory)
       return Status::InvalidArgument("not a directory").With(Status::Reason::kNotDirectory);
@@ -230,7 +241,7 @@ Status ObjectStoreImpl::UnlinkChild(InodeId parent, const std::string& name,
   return ledger_->Write([&](LedgerTxn& t) -> Status {
     S3XFS_ASSIGN_OR_RETURN(auto d, t.LookupChild(parent, name));
     if (!d) return Status::NotFound("no entry \"" + name + "\"").With(Status::Reason::kNoSuchKey);
-    S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, t.GetInode(d->ino));
+    S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, t.GetInodeStat(d->ino));
     if (i.kind == InodeKind::kDirectory)
       return Status::InvalidArgument(name + " is a directory").With(Status::Reason::kIsDirectory);
     return DeleteFileEntry(t, *d);
@@ -238,12 +249,22 @@ Status ObjectStoreImpl::UnlinkChild(InodeId parent, const std::string& name,
 }
 
 Status ObjectStoreImpl::SetAttrs(InodeId ino, const PosixAttrs& attrs, Durability durability) {
-  return ledger_->Write([&](LedgerTxn& t) -> Status {
-    auto i = t.GetInode(ino);
+  return UpdateAttrs(ino, [&](PosixAttrs& a) { a = attrs; }, durability).status();
+}
+
+Result<ObjectInfo> ObjectStoreImpl::UpdateAttrs(InodeId ino,
+                                                const std::function<void(PosixAttrs&)>& change,
+                                                Durability durability) {
+  ObjectInfo out;
+  S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
+    auto i = t.GetInodeStat(ino);
     if (!i.ok()) return i.status().IsNotFound() ? NoInode(ino) : i.status();
-    i->attrs = attrs;
-    return t.UpdateInode(ino, *i);
-  }, durability);
+    change(i->attrs);
+    S3XFS_RETURN_IF_ERROR(t.SetInodeAttrs(ino, i->attrs));
+    out = std::move(i).value();
+    return Status::OK();
+  }, durability));
+  return out;
 }
 
 Status ObjectStoreImpl::SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta, Durability durability) {

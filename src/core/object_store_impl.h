@@ -183,6 +183,7 @@ class ObjectStoreImpl final : public ObjectStore {
   Status AbortMultipart(const std::string& upload_id) override;
 
   Result<ObjectInfo> StatInode(InodeId ino) override;
+  Result<ObjectInfo> InodeAttrs(InodeId ino) override;
   Result<std::optional<ObjectInfo>> LookupChild(InodeId parent, const std::string& name) override;
   Result<std::vector<Child>> ListChildren(InodeId dir, const std::string& after,
                                           size_t limit) override;
@@ -191,6 +192,8 @@ class ObjectStoreImpl final : public ObjectStore {
                                 Durability durability) override;
   Status UnlinkChild(InodeId parent, const std::string& name, Durability durability) override;
   Status SetAttrs(InodeId ino, const PosixAttrs& attrs, Durability durability) override;
+  Result<ObjectInfo> UpdateAttrs(InodeId ino, const std::function<void(PosixAttrs&)>& change,
+                                 Durability durability) override;
   Status SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta, Durability durability) override;
   Result<ObjectInfo> MakeNode(const std::string& bucket, const std::string& key, InodeKind kind,
                               const PosixAttrs& attrs, Durability durability) override;

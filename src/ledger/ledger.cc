@@ -86,6 +86,11 @@ class TxnImpl final : public LedgerTxn {
     return ino;
   }
   Result<ObjectInfo> GetInode(InodeId ino) override {
+    S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, GetInodeStat(ino));
+    S3XFS_ASSIGN_OR_RETURN(i.meta.user, GetUserMeta(ino));
+    return i;
+  }
+  Result<ObjectInfo> GetInodeStat(InodeId ino) override {
     PREP(s,
          "SELECT kind, mode, uid, gid, rdev, nlink, size, atime_ns, mtime_ns, ctime_ns, "
          "btime_ns, root_cid, etag, content_type, content_encoding, content_disposition, "
@@ -122,7 +127,6 @@ class TxnImpl final : public LedgerTxn {
     i.meta.expires = s->Text(18);
     if (!s->IsNull(19)) i.symlink = s->Text(19);
     i.generation = static_cast<uint64_t>(s->Int(20));
-    S3XFS_ASSIGN_OR_RETURN(i.meta.user, GetUserMeta(ino));
     return i;
   }
   Status UpdateInode(InodeId ino, const ObjectInfo& i) override {
@@ -155,6 +159,18 @@ class TxnImpl final : public LedgerTxn {
     if (!track_pins_) return Status::OK();
     S3XFS_ASSIGN_OR_RETURN(Bytes after, CountedRoot(ino));
     return MoveRoot(before, after);
+  }
+  Status SetInodeAttrs(InodeId ino, const PosixAttrs& a) override {
+    PREP(s,
+         "UPDATE inodes SET mode=?, uid=?, gid=?, rdev=?, atime_ns=?, mtime_ns=?, ctime_ns=?, "
+         "btime_ns=? WHERE ino=?");
+    s->Bind(1, static_cast<int64_t>(a.mode)).Bind(2, static_cast<int64_t>(a.uid))
+        .Bind(3, static_cast<int64_t>(a.gid)).Bind(4, static_cast<int64_t>(a.rdev))
+        .Bind(5, a.atime_ns).Bind(6, a.mtime_ns).Bind(7, a.ctime_ns).Bind(8, a.btime_ns)
+        .Bind(9, static_cast<int64_t>(ino));
+    S3XFS_RETURN_IF_ERROR(s->Exec());
+    if (db_->changes() == 0) return Status::NotFound("inode " + std::to_string(ino) + " not found");
+    return Status::OK();
   }
   Status TouchInode(InodeId ino, int64_t now_ns) override {
     PREP(s, "UPDATE inodes SET mtime_ns = ?, ctime_ns = ? WHERE ino = ?");

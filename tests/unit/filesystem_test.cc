@@ -451,6 +451,45 @@ TEST_P(FileSystemTest, CreateAndUnlinkRules) {
   ExpectFsckClean();
 }
 
+// chmod/chown/utimens are one read-modify-write transaction (ObjectStore::UpdateAttrs): the
+// reply carries the new attributes, the fields not asked for keep their values, the object's
+// content, ETag and user metadata are untouched, and a missing inode is ENOENT.
+TEST_P(FileSystemTest, SetAttrChangesOnlyWhatIsAsked) {
+  if (!GetParam()) GTEST_SKIP() << "not about the write path";
+  auto [fh, ino] = NewFile("a");
+  ASSERT_TRUE(fs_->Write(fh, 0, AsBytes("hello")).ok());
+  ASSERT_TRUE(fs_->Release(fh).ok());
+  ASSERT_TRUE(fs_->SetXattr(ino, "user.color", "blue", 0).ok());
+  auto before = store_->Head("bkt", "a");
+  ASSERT_TRUE(before.ok());
+  SetAttrRequest r;
+  r.mode = 0600;
+  r.mtime_ns = 1234567890123456789;
+  r.ctime_ns = 1234567890999999999;
+  auto after = fs_->SetAttr(ino, r);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->attrs.mode, 0600u);
+  EXPECT_EQ(after->attrs.mtime_ns, 1234567890123456789);
+  EXPECT_EQ(after->attrs.ctime_ns, 1234567890999999999);
+  EXPECT_EQ(after->attrs.uid, before->attrs.uid);
+  EXPECT_EQ(after->attrs.atime_ns, before->attrs.atime_ns);
+  EXPECT_EQ(after->size, 5u);
+  auto got = fs_->GetAttr(ino);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->attrs.mode, 0600u);
+  EXPECT_EQ(got->attrs.mtime_ns, 1234567890123456789);
+  EXPECT_EQ(got->size, 5u);
+  auto head = store_->Head("bkt", "a");
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->etag, before->etag);
+  EXPECT_EQ(head->cid, before->cid);
+  EXPECT_EQ(head->meta.user, (std::map<std::string, std::string>{{"color", "blue"}}));
+  EXPECT_EQ(head->attrs.mode, 0600u);
+  EXPECT_EQ(fs_->SetAttr(987654321, r).status().reason(), Status::Reason::kNoSuchKey);
+  EXPECT_EQ(fs_->GetAttr(987654321).status().reason(), Status::Reason::kNoSuchKey);
+  ExpectFsckClean();
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, FileSystemTest, ::testing::Values(true, false),
                          [](const auto& p) { return p.param ? "Pipeline" : "CacheFile"; });
 

@@ -106,7 +106,8 @@ class FileSystem {
   static Result<std::unique_ptr<FileSystem>> Create(ObjectStore* store, const FsOptions& options);
   ~FileSystem();
 
-  // Attributes reflect unflushed writes (size, mtime) of open files.
+  // Attributes reflect unflushed writes (size, mtime) of open files. GetAttr and SetAttr return
+  // what stat needs (ObjectStore::InodeAttrs: no bucket, key or user metadata).
   Result<ObjectInfo> Lookup(InodeId parent, const std::string& name);
   Result<ObjectInfo> GetAttr(InodeId ino);
   Result<ObjectInfo> SetAttr(InodeId ino, const SetAttrRequest& req);

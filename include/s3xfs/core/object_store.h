@@ -284,6 +284,8 @@ class ObjectStore {
   // The inode with one of its names: bucket and key are filled (a directory's key ends with '/';
   // a bucket's root directory has key ""). The mount root (kRootInode) has neither.
   virtual Result<ObjectInfo> StatInode(InodeId ino) = 0;
+  // What stat needs, in one query: StatInode without bucket, key and user metadata.
+  virtual Result<ObjectInfo> InodeAttrs(InodeId ino) = 0;
   // The entry called `name` in directory `parent` (parent kRootInode: the bucket of that name),
   // or nullopt. Entries hidden from the mount (see SEMANTICS) are never returned.
   virtual Result<std::optional<ObjectInfo>> LookupChild(InodeId parent, const std::string& name) = 0;
@@ -310,6 +312,10 @@ class ObjectStore {
       Durability durability = Durability::kDurable) = 0;
   // chmod/chown/utimens: replaces the POSIX attributes (ctime as given).
   virtual Status SetAttrs(InodeId ino, const PosixAttrs& attrs,
+      Durability durability = Durability::kDurable) = 0;
+  // The same as one read-modify-write: `change` edits the inode's current attributes inside the
+  // transaction. Returns the inode as InodeAttrs does, with the new attributes.
+  virtual Result<ObjectInfo> UpdateAttrs(InodeId ino, const std::function<void(PosixAttrs&)>& change,
       Durability durability = Durability::kDurable) = 0;
   // xattrs user.*: replaces the user metadata.
   virtual Status SetUserMeta(InodeId ino, const std::map<std::string, std::string>& meta,

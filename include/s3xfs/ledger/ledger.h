@@ -102,9 +102,13 @@ class LedgerTxn {
   virtual Result<InodeId> InsertInode(const ObjectInfo& info) = 0;
   // Fills everything but bucket/key. NotFound if absent.
   virtual Result<ObjectInfo> GetInode(InodeId ino) = 0;
+  // GetInode without the user metadata (one query: what stat needs).
+  virtual Result<ObjectInfo> GetInodeStat(InodeId ino) = 0;
   // Rewrites size, etag, cid, symlink, meta (system + user), attrs, generation, nlink.
   virtual Status UpdateInode(InodeId ino, const ObjectInfo& info) = 0;
   virtual Status SetNlink(InodeId ino, uint32_t nlink) = 0;
+  // Rewrites only the POSIX attributes (mode, owner, rdev, times). NotFound if absent.
+  virtual Status SetInodeAttrs(InodeId ino, const PosixAttrs& attrs) = 0;
   // mtime = ctime = now_ns (a directory whose entries changed).
   virtual Status TouchInode(InodeId ino, int64_t now_ns) = 0;
   virtual Status DeleteInode(InodeId ino) = 0;
