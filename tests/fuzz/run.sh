@@ -15,7 +15,9 @@
 #
 # Environment: CXX (default clang++), FUZZ_FILTER (an extended regex: only targets whose name
 # matches are run), FUZZ_SEED (libFuzzer's -seed; default 0 = a new random seed each run; CI
-# uses a fixed seed so its bounded run explores the same mutations each time). Targets are built and run one after another.
+# uses a fixed seed so its bounded run explores the same mutations each time). Targets are built
+# and run one after another; the sources of a target compile in parallel (one job per core) into
+# OUTDIR/obj, shared by the targets of the run.
 #
 # Exit status: 0 when every target built and ran without a finding; 1 otherwise.
 set -uo pipefail
@@ -38,6 +40,45 @@ cd "$root" || exit 1
 
 failed=0
 summary=()
+flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude)
+objdir="$outdir/obj"
+rm -rf "$objdir"  # objects are shared by the targets of one run only (no header tracking)
+mkdir -p "$objdir"
+
+# compile_one OBJ SRC: compiles SRC to OBJ with $FUZZ_CFLAGS (flags without spaces), unless
+# OBJ exists already.
+compile_one() {
+  [ -e "$1" ] && return 0
+  # shellcheck disable=SC2086  # one word per flag
+  "$cxx" $FUZZ_CFLAGS -c "$2" -o "$1.tmp" && mv -f "$1.tmp" "$1"
+}
+export -f compile_one
+export cxx
+
+# build_target SRC BIN WORDS...: compiles SRC and each source word into $objdir (in parallel, one
+# job per core; a source another target already compiled with the same flags is reused) and
+# links BIN. Words that start with -D or -I are compile flags; other words that start with -
+# are link flags.
+build_target() {
+  local src=$1 bin=$2; shift 2
+  local cflags=() lflags=() srcs=("$src") objs=() pairs=() w key
+  for w in "$@"; do
+    case "$w" in
+      -D* | -I*) cflags+=("$w") ;;
+      -*) lflags+=("$w") ;;
+      *) srcs+=("$w") ;;
+    esac
+  done
+  FUZZ_CFLAGS="${flags[*]} ${cflags[*]}"
+  export FUZZ_CFLAGS
+  key="$(printf '%s' "$FUZZ_CFLAGS" | md5sum | cut -c1-8)"
+  for w in "${srcs[@]}"; do
+    objs+=("$objdir/${w//\//_}.$key.o")
+    pairs+=("${objs[-1]}" "$w")
+  done
+  printf '%s\0' "${pairs[@]}" | xargs -0 -n2 -P "$(nproc)" bash -c 'compile_one "$0" "$1"' || return 1
+  "$cxx" "${flags[@]}" "${objs[@]}" "${lflags[@]}" -lcrypto -o "$bin"
+}
 shopt -s nullglob
 for src in tests/fuzz/fuzz_*.cc; do
   name="$(basename "$src" .cc)"
@@ -59,9 +100,7 @@ for src in tests/fuzz/fuzz_*.cc; do
   bin="$outdir/$name"
   log="$outdir/$name.log"
   echo "== $name: building ($src ${sources[*]})"
-  if ! "$cxx" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined \
-      -fno-sanitize-recover=undefined -Iinclude "$src" "${sources[@]}" -lcrypto -o "$bin" \
-      > "$outdir/$name.build.log" 2>&1; then
+  if ! build_target "$src" "$bin" "${sources[@]}" > "$outdir/$name.build.log" 2>&1; then
     cat "$outdir/$name.build.log" >&2
     echo "== $name: BUILD FAILED" >&2
     summary+=("$name: build failed")
