@@ -98,6 +98,7 @@ struct FileSystem::OpenFile {
   // snapshot; old_writers: writers of snapshots being committed in the background, synced by
   // any commit (their blocks are staged until one succeeds) and kept until then (GC).
   bool bg_commit = false;
+  std::condition_variable bg_done;  // notified (mu held) when bg_commit turns false
   uint64_t min_size = 0;
   std::vector<std::shared_ptr<ObjectStore::BlockWriter>> old_writers;
   int fd = -1;                     // cache file: a sparse mirror at the file's own offsets
@@ -753,8 +754,18 @@ Status FileSystem::Read(uint64_t fh, uint64_t offset, size_t size, ReadBuffer* o
     size_t from, to;  // of the chunk; past the block's end: zeros
   };
   std::vector<FromBlock> fetch;
+  // Chunks the pipeline is still storing: waited for after the lock is dropped (a put may queue
+  // behind other files' puts; the writer and other readers of this file must not wait too).
+  struct FromChunk {
+    size_t piece;
+    std::shared_ptr<WritePipeline::Chunk> chunk;
+    size_t from, to;
+  };
+  std::vector<FromChunk> staged;
+  std::shared_ptr<WritePipeline::Stream> stream;
   {
     std::lock_guard<std::mutex> l(f->mu);
+    stream = f->stream;
     S3XFS_RETURN_IF_ERROR(LoadLocked(*f));
     if (offset >= f->size) return Status::OK();
     const uint64_t end = std::min<uint64_t>(f->size, offset + size);
@@ -777,15 +788,9 @@ Status FileSystem::Read(uint64_t fh, uint64_t offset, size_t size, ReadBuffer* o
         continue;
       }
       if (auto it = f->staged.find(idx); it != f->staged.end()) {
-        Result<Cid> c = f->stream->Stored(it->second);
-        if (c.ok()) {
-          cid = *c;
-        } else {
-          const Bytes* kept = f->stream->FailedBytes(it->second);
-          if (!kept) return c.status();
-          out->pieces.push_back({std::make_shared<const Bytes>(kept->begin() + from, kept->begin() + to), 0, to - from});
-          continue;
-        }
+        staged.push_back(FromChunk{out->pieces.size(), it->second, from, to});
+        out->pieces.push_back({});
+        continue;
       } else if (idx < f->leaves.size()) {
         cid = f->leaves[idx].cid;
       }
@@ -796,6 +801,24 @@ Status FileSystem::Read(uint64_t fh, uint64_t offset, size_t size, ReadBuffer* o
         out->pieces.push_back({zeros_, from, to - from});  // a hole
       }
     }
+  }
+  for (const FromChunk& c : staged) {
+    Result<Cid> cid = stream->Stored(c.chunk);
+    if (cid.ok()) {
+      fetch.push_back(FromBlock{c.piece, *cid, c.from, c.to});
+      continue;
+    }
+    // Its put failed: the bytes stay with the chunk until a flush stores them again (which
+    // takes the file's lock to do so).
+    std::lock_guard<std::mutex> l(f->mu);
+    if (Result<Cid> again = stream->Stored(c.chunk); again.ok()) {  // stored again meanwhile
+      fetch.push_back(FromBlock{c.piece, *again, c.from, c.to});
+      continue;
+    }
+    const Bytes* kept = stream->FailedBytes(c.chunk);
+    if (!kept) return cid.status();
+    out->pieces[c.piece] = {std::make_shared<const Bytes>(kept->begin() + c.from, kept->begin() + c.to), 0,
+                            c.to - c.from};
   }
   for (const FromBlock& w : fetch) {
     S3XFS_ASSIGN_OR_RETURN(auto block, Block(w.cid));
@@ -1014,6 +1037,9 @@ struct FileSystem::Snapshot {
   Bytes tail;
   std::shared_ptr<WritePipeline::Stream::Md5Mark> md5;
   std::shared_ptr<ObjectStore::BlockWriter> writer;  // where the staged chunks went
+  // Every writer whose blocks the snapshot may refer to (this one and those of earlier
+  // background commits that did not commit): all are synced before the commit.
+  std::vector<std::shared_ptr<ObjectStore::BlockWriter>> writers;
 };
 
 // REQUIRES: f.mu held; no dirty chunks (the cache file changes under a commit that runs
@@ -1036,6 +1062,7 @@ Status FileSystem::StartBackgroundCommitLocked(const std::shared_ptr<OpenFile>& 
   snap->writer = f.stream->TakeWriter();
   if (!snap->writer) snap->writer = store_->NewBlockWriter();
   f.old_writers.push_back(snap->writer);
+  snap->writers = f.old_writers;
   f.bg_commit = true;
   f.min_size = f.size;
   {
@@ -1152,7 +1179,10 @@ void FileSystem::BackgroundCommit(Snapshot& snap) {
     if (snap.md5) u.etag = f.stream->Md5HexAt(snap.md5, snap.tail);
     u.mtime_ns = snap.mtime_ns;
     u.if_generation = snap.generation;
-    st = snap.writer->Sync();
+    for (const auto& w : snap.writers) {
+      st = w->Sync();
+      if (!st.ok()) break;
+    }
   } else {
     st = root.status();
   }
@@ -1175,7 +1205,8 @@ void FileSystem::BackgroundCommit(Snapshot& snap) {
           f.dirty_total->fetch_sub(1, std::memory_order_relaxed);
         }
       }
-      std::erase(f.old_writers, snap.writer);
+      // Everything the snapshot refers to is committed: its writers need not be synced again.
+      for (const auto& w : snap.writers) std::erase(f.old_writers, w);
       if (f.version == snap.version) {
         f.changed = false;
         f.mtime_ns = 0;
@@ -1184,6 +1215,7 @@ void FileSystem::BackgroundCommit(Snapshot& snap) {
       last_flush_ns_.store(Now(), std::memory_order_relaxed);
     }
     f.bg_commit = false;
+    f.bg_done.notify_all();
   }
   if (!committed.ok()) {
     // A newer commit (flush, fsync) came first, or this one failed: the file stays dirty and
@@ -1234,6 +1266,12 @@ Status FileSystem::Release(uint64_t fh) {
     st = FlushLocked(*f, Durability::kRelaxed);
   }
   if (last) {
+    {
+      // A background commit still running lands before the file is forgotten: a reopen then
+      // loads what it committed, not the version before it.
+      std::unique_lock<std::mutex> l(f->mu);
+      f->bg_done.wait(l, [&] { return !f->bg_commit; });
+    }
     bool gone = false;
     {
       std::lock_guard<std::mutex> l(files_mu_);

@@ -147,10 +147,19 @@ std::shared_ptr<ObjectStore::BlockWriter> WritePipeline::Stream::writer() {
 
 Status WritePipeline::Stream::SyncWriter() {
   auto w = writer();
+  const uint64_t ticket = StartSync();
   Status st = w->Sync();
   std::lock_guard<std::mutex> l(mu_);
-  sync_error_ = st;
+  if (ticket > sync_recorded_) {
+    sync_recorded_ = ticket;
+    sync_error_ = st;
+  }
   return st;
+}
+
+uint64_t WritePipeline::Stream::StartSync() {
+  std::lock_guard<std::mutex> l(mu_);
+  return ++sync_tickets_;
 }
 
 void WritePipeline::Stream::ResetWriter() {
@@ -164,7 +173,7 @@ std::shared_ptr<ObjectStore::BlockWriter> WritePipeline::Stream::TakeWriter() {
 }
 
 void WritePipeline::Stream::StoreDone(const std::shared_ptr<Chunk>& c, Cid cid, Status st) {
-  bool uncount = false;
+  size_t uncount = 0;
   {
     std::lock_guard<std::mutex> l(mu_);
     c->cid_ = std::move(cid);
@@ -172,14 +181,15 @@ void WritePipeline::Stream::StoreDone(const std::shared_ptr<Chunk>& c, Cid cid, 
     --pending_;
     if (!st.ok()) {
       if (!c->dropped_ && failed_++ == 0) first_error_ = st;
-      uncount = c->counted_;
+      // Read here: once pending_ dropped, Retry may move the bytes away.
+      if (c->counted_) uncount = c->data_.size();
       c->counted_ = false;
     }
     c->status_ = std::move(st);
     MaybeReleaseLocked(*c);
   }
   cv_.notify_all();
-  if (uncount) pipeline_->Uncount(c->data_.size());
+  if (uncount) pipeline_->Uncount(uncount);
 }
 
 void WritePipeline::Stream::HashDone(const std::shared_ptr<Chunk>& c) {
@@ -192,10 +202,13 @@ void WritePipeline::Stream::HashDone(const std::shared_ptr<Chunk>& c) {
   cv_.notify_all();
 }
 
-void WritePipeline::Stream::SyncDone(Status st) {
+void WritePipeline::Stream::SyncDone(uint64_t ticket, Status st) {
   std::lock_guard<std::mutex> l(mu_);
   sync_queued_ = false;
-  sync_error_ = std::move(st);
+  if (ticket > sync_recorded_) {
+    sync_recorded_ = ticket;
+    sync_error_ = std::move(st);
+  }
 }
 
 void WritePipeline::Stream::MaybeReleaseLocked(Chunk& c) {
@@ -370,11 +383,13 @@ void WritePipeline::SyncWorker() {
       sync_q_.pop_front();
     }
     std::shared_ptr<ObjectStore::BlockWriter> w;
+    uint64_t ticket;
     {
       std::lock_guard<std::mutex> l(s->mu_);
       w = s->writer_;
+      ticket = ++s->sync_tickets_;
     }
-    s->SyncDone(w ? w->Sync() : Status::OK());
+    s->SyncDone(ticket, w ? w->Sync() : Status::OK());
   }
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -218,6 +219,53 @@ TEST(EmbeddedStore, PutRewritesADamagedCopyOfTheSameSize) {
   EXPECT_EQ(*(*s)->Get(b.cid), b.data);
   ASSERT_TRUE((*s)->PutManyUnsynced(std::span<const BlockRef>(&ref, 1)).ok());
   ASSERT_TRUE((*s)->SyncBlocks(std::vector<Cid>{b.cid}).ok());
+  for (auto& e : fs::recursive_directory_iterator(t.path()))
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+}
+
+// Linux reports a writeback error to one fdatasync only: a block whose sync failed is never
+// reported durable by a later sync (which would open a new fd and get 0), whichever path asks,
+// until a put writes it again.
+std::atomic<int> g_sync_failures{0};
+int FailingDatasync(int fd) {
+  if (g_sync_failures.load() > 0) {
+    g_sync_failures--;
+    errno = EIO;
+    return -1;
+  }
+  return ::fdatasync(fd);
+}
+
+TEST(EmbeddedStore, AFailedSyncIsNeverRetriedIntoSuccess) {
+  testing::TempDir t;
+  EmbeddedOptions o;
+  o.datasync = FailingDatasync;
+  auto s = OpenEmbeddedStore(t.path(), o);
+  ASSERT_TRUE(s.ok());
+  BlockStore& store = **s;
+  Block a = MakeBlock("synced later", 5000), b = MakeBlock("put durably", 6000);
+  BlockRef ra{a.cid, a.data}, rb{b.cid, b.data};
+  ASSERT_TRUE(store.PutManyUnsynced(std::span<const BlockRef>(&ra, 1)).ok());
+  g_sync_failures = 1;
+  Status st = store.SyncBlocks(std::vector<Cid>{a.cid});
+  EXPECT_EQ(st.code(), Status::Code::kIOError) << st.ToString();
+  EXPECT_EQ(g_sync_failures.load(), 0);
+  // fdatasync works again, but the bytes of that file are not known to be on disk.
+  st = store.SyncBlocks(std::vector<Cid>{a.cid});
+  EXPECT_EQ(st.code(), Status::Code::kIOError) << st.ToString();
+  EXPECT_NE(st.message().find("earlier fdatasync"), std::string::npos) << st.ToString();
+  EXPECT_EQ(*store.Get(a.cid), a.data);  // readable meanwhile
+  // A durable put does not take the file as present: it writes a new one.
+  ASSERT_TRUE(store.PutMany(std::span<const BlockRef>(&ra, 1)).ok());
+  EXPECT_TRUE(store.SyncBlocks(std::vector<Cid>{a.cid}).ok());
+  // The same through a synced put that finds an unsynced copy present.
+  ASSERT_TRUE(store.PutManyUnsynced(std::span<const BlockRef>(&rb, 1)).ok());
+  g_sync_failures = 1;
+  EXPECT_EQ(store.PutMany(std::span<const BlockRef>(&rb, 1)).code(), Status::Code::kIOError);
+  EXPECT_EQ(store.SyncBlocks(std::vector<Cid>{b.cid}).code(), Status::Code::kIOError);
+  ASSERT_TRUE(store.PutManyUnsynced(std::span<const BlockRef>(&rb, 1)).ok());  // rewritten
+  EXPECT_TRUE(store.SyncBlocks(std::vector<Cid>{b.cid}).ok());
+  EXPECT_EQ(*store.Get(b.cid), b.data);
   for (auto& e : fs::recursive_directory_iterator(t.path()))
     EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
 }

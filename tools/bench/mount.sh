@@ -3,6 +3,9 @@
 # holds the data/cache directory, in the same run, and prints the ratio mount/local.
 #   seq write 1 GiB, seq read 1 GiB (targets >= 0.7), 4 KiB random read of a cached file,
 #   create/stat/unlink of N small files (target >= 0.3), ls -f of a big directory (< 3 s).
+# After the small-file job it prints the FUSE requests the kernel sent per file and the round
+# trip of the cheapest request (statfs): their product bounds the small-file rate of any FUSE
+# daemon on the machine, whatever it does per request.
 # Every job starts from the same state on both sides: dirty data written back and, as root, the
 # page cache dropped (so reads come from the disk). With S3XFS_BENCH_REPEAT=N each job runs N
 # times, mount and local alternating, and the medians are compared (the machine is shared: load
@@ -21,7 +24,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/s3xfs-mbench.XXXXXX")
 mnt=$tmp/mnt; data=$tmp/data; local_dir=$tmp/local
 mkdir -p "$mnt" "$local_dir"
 trap 'fusermount3 -u "$mnt" 2>/dev/null || true; rm -rf -- "$tmp"' EXIT
-"$S3XFS" mount --data-dir "$data" --s3-listen none "$mnt"
+mport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$S3XFS" mount --data-dir "$data" --s3-listen none --metrics-listen "127.0.0.1:$mport" "$mnt"
 mkdir "$mnt/bench"
 M=$mnt/bench
 echo "# $("$S3XFS" --version 2>/dev/null || echo "$S3XFS"); load at start:$(uptime | sed 's/.*load average://')"
@@ -73,7 +77,24 @@ small() {  # dir -> files per second for create+stat+unlink
   end=$(date +%s.%N)
   awk -v n="$NFILES" -v s="$start" -v e="$end" 'BEGIN { printf "%.0f", n / (e - s) }'
 }
+fuse_requests() {  # total FUSE requests the mount has answered, "release" excluded / included
+  curl -s "http://127.0.0.1:$mport/metrics" | awk -v all="$1" '/^s3xfs_fuse_requests_total/ {
+    if (all || $0 !~ /"release"/) n += $2 } END { print n + 0 }'
+}
+r0=$(fuse_requests 0); a0=$(fuse_requests 1)
 job "create/stat/unlink $NFILES (files/s)" ">= 0.3" 1 small
+r1=$(fuse_requests 0); a1=$(fuse_requests 1)
+# What the kernel asks per file, and the cost of the cheapest request (statfs: no ledger work).
+# The client waits for every request but release, so (requests x round trip) bounds the rate
+# any FUSE daemon reaches on this machine.
+rt=$(python3 -c 'import os, sys, time
+n = 20000; t = time.perf_counter()
+for _ in range(n): os.statvfs(sys.argv[1])
+print("%.1f" % ((time.perf_counter() - t) / n * 1e6))' "$M")
+awk -v r=$((r1 - r0)) -v a=$((a1 - a0)) -v n=$((NFILES * REPEAT)) -v rt="$rt" 'BEGIN {
+  per = r / n; printf "%-34s %12.1f %12s   (+%.1f release, not waited for)\n", "  FUSE requests per file waited for", per, "-", (a - r) / n
+  printf "%-34s %12s %12s\n", "  FUSE round trip, statfs (us)", rt, "-"
+  printf "%-34s %12.0f %12s   (requests x round trip, no work at all)\n", "  FUSE floor (files/s)", 1e6 / (per * rt), "-" }'
 
 mkdir "$M/big"
 (cd "$M/big" && seq 1 "$NDIRENTS" | xargs touch)

@@ -16,6 +16,8 @@
 // Format documented in docs/FORMATS.md; written to disk, never change.
 #pragma once
 
+#include <unistd.h>
+
 #include <memory>
 #include <string>
 
@@ -31,6 +33,8 @@ struct EmbeddedOptions {
   bool sync_each_put = true;
   // Create DIR if it does not exist.
   bool create_if_missing = true;
+  // fdatasync(2) of block files. Tests replace it to inject writeback errors.
+  int (*datasync)(int fd) = ::fdatasync;
 };
 
 // Opens (creating if allowed) the store under `dir`. IOError/InvalidArgument with the path.

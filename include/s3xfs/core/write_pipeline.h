@@ -131,7 +131,11 @@ class WritePipeline {
     // Called by the workers (mu_ not held).
     void StoreDone(const std::shared_ptr<Chunk>& c, Cid cid, Status st);
     void HashDone(const std::shared_ptr<Chunk>& c);
-    void SyncDone(Status st);
+    // A sync's result, from the ticket it took before it started (StartSync): a result older
+    // than one already recorded is ignored, so a slow failed sync never hides a newer success
+    // and a slow success never hides a newer failure.
+    uint64_t StartSync();
+    void SyncDone(uint64_t ticket, Status st);
     // Releases the chunk's bytes once both stages are done (REQUIRES: mu_ held).
     void MaybeReleaseLocked(Chunk& c);
 
@@ -144,6 +148,8 @@ class WritePipeline {
     Status first_error_;       // GUARDED_BY(mu_)
     Status sync_error_;        // GUARDED_BY(mu_)
     bool sync_queued_ = false; // GUARDED_BY(mu_)
+    uint64_t sync_tickets_ = 0;   // GUARDED_BY(mu_): syncs started
+    uint64_t sync_recorded_ = 0;  // GUARDED_BY(mu_): ticket of the result in sync_error_
     std::shared_ptr<ObjectStore::BlockWriter> writer_;  // GUARDED_BY(mu_)
     void* md5_ = nullptr;      // EVP_MD_CTX*; used by the md5 worker while chunks are pending
   };
