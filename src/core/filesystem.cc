@@ -979,11 +979,7 @@ Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
   }
   Result<DagRoot> root = st.ok() ? builder.Finish() : Result<DagRoot>(st);
   if (md5) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int dn = 0;
-    EVP_DigestFinal_ex(md5, digest, &dn);
-    EVP_MD_CTX_free(md5);
-    u.etag = HexEncode(ByteView(digest, dn));
+    u.etag = Md5FinishHex(md5);
   } else {
     // The running MD5 of the chunks before the tail, then the tail.
     u.etag = f.stream ? f.stream->Md5Hex(f.tail) : Md5HexOf(f.tail);
@@ -1167,13 +1163,7 @@ void FileSystem::BackgroundCommit(Snapshot& snap) {
     if (st.ok()) u.leaves.push_back(BlockUse{*leaf, len});
   }
   Result<DagRoot> root = st.ok() ? builder.Finish() : Result<DagRoot>(st);
-  if (md5) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int dn = 0;
-    EVP_DigestFinal_ex(md5, digest, &dn);
-    EVP_MD_CTX_free(md5);
-    u.etag = HexEncode(ByteView(digest, dn));
-  }
+  if (md5) u.etag = Md5FinishHex(md5);
   if (root.ok()) {
     u.root = *root;
     if (snap.md5) u.etag = f.stream->Md5HexAt(snap.md5, snap.tail);

@@ -9,7 +9,23 @@ namespace s3xfs {
 
 namespace {
 EVP_MD_CTX* Md5(void* p) { return static_cast<EVP_MD_CTX*>(p); }
+
+// The MD5 of what `ctx` has seen, then `tail` (ctx itself is left as it is).
+std::string Md5HexWith(void* ctx, ByteView tail) {
+  EVP_MD_CTX* copy = EVP_MD_CTX_new();
+  EVP_MD_CTX_copy_ex(copy, Md5(ctx));
+  EVP_DigestUpdate(copy, tail.data(), tail.size());
+  return Md5FinishHex(copy);
+}
 }  // namespace
+
+std::string Md5FinishHex(void* ctx) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(Md5(ctx), digest, &n);
+  EVP_MD_CTX_free(Md5(ctx));
+  return HexEncode(ByteView(digest, n));
+}
 
 // ---------------- chunks ----------------
 
@@ -95,16 +111,7 @@ Status WritePipeline::Stream::error() {
   return sync_error_;
 }
 
-std::string WritePipeline::Stream::Md5Hex(ByteView tail) {
-  EVP_MD_CTX* copy = EVP_MD_CTX_new();
-  EVP_MD_CTX_copy_ex(copy, Md5(md5_));
-  EVP_DigestUpdate(copy, tail.data(), tail.size());
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(copy, digest, &n);
-  EVP_MD_CTX_free(copy);
-  return HexEncode(ByteView(digest, n));
-}
+std::string WritePipeline::Stream::Md5Hex(ByteView tail) { return Md5HexWith(md5_, tail); }
 
 struct WritePipeline::Stream::Md5Mark {
   ~Md5Mark() { EVP_MD_CTX_free(Md5(ctx)); }
@@ -127,14 +134,7 @@ std::string WritePipeline::Stream::Md5HexAt(const std::shared_ptr<Md5Mark>& mark
     std::unique_lock<std::mutex> l(mu_);
     cv_.wait(l, [&] { return mark->done; });
   }
-  EVP_MD_CTX* copy = EVP_MD_CTX_new();
-  EVP_MD_CTX_copy_ex(copy, Md5(mark->ctx));
-  EVP_DigestUpdate(copy, tail.data(), tail.size());
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(copy, digest, &n);
-  EVP_MD_CTX_free(copy);
-  return HexEncode(ByteView(digest, n));
+  return Md5HexWith(mark->ctx, tail);
 }
 
 void WritePipeline::Stream::ResetMd5() { EVP_DigestInit_ex(Md5(md5_), EVP_md5(), nullptr); }
