@@ -115,26 +115,13 @@ class EmbeddedStore final : public BlockStore {
     for (const Cid& c : cids) {
       std::string key = Key(c);
       if (KnownState(key) == kDurable) continue;
-      if (Suspect(key)) return SuspectError(key);
+      if (Suspect(key)) return SuspectError(c);
       dirs.insert(Shard(key));
       keys.push_back(std::move(key));
     }
     std::sort(keys.begin(), keys.end());
     keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-    S3XFS_RETURN_IF_ERROR(ParallelEach(keys.size(), [&](size_t i) -> Status {
-      const std::string name = Shard(keys[i]) + "/" + keys[i] + ".data";
-      Fd fd(::openat(root_fd_, name.c_str(), O_RDONLY | O_CLOEXEC));
-      if (fd.fd < 0) {
-        if (errno == ENOENT) return Status::NotFound("block file " + Path(name) + " is missing");
-        return Status::FromErrno("opening " + Path(name), errno);
-      }
-      if (opt_.datasync(fd.fd) != 0) {
-        const int e = errno;
-        MarkSuspect(keys[i]);
-        return Status::FromErrno("fdatasync " + Path(name), e);
-      }
-      return Status::OK();
-    }));
+    S3XFS_RETURN_IF_ERROR(ParallelEach(keys.size(), [&](size_t i) { return SyncBlockFile(keys[i]); }));
     S3XFS_RETURN_IF_ERROR(SyncRoot());
     S3XFS_RETURN_IF_ERROR(SyncDirs(std::vector<std::string>(dirs.begin(), dirs.end())));
     Remember(keys, kDurable);
@@ -290,13 +277,13 @@ class EmbeddedStore final : public BlockStore {
   // and directory are synced too, since an unsynced put may have stored it.
   Status PutBlocks(std::span<const BlockRef> blocks, bool synced) {
     struct Pending {
-      std::string tmp, final_name;
+      std::string key, tmp, final_name;
       std::string shard;
       Fd fd;
     };
     std::vector<Pending> pending;
     pending.reserve(blocks.size());
-    std::vector<std::string> present;  // already stored: names to sync when synced
+    std::vector<std::string> present;  // already stored: keys to sync when synced
     std::vector<std::string> keys;     // every block of the call
     std::set<std::string> dirs;
     Status st;
@@ -311,7 +298,7 @@ class EmbeddedStore final : public BlockStore {
           (known != kUnknown || ReadBlock(b.cid, name).ok())) {
         // Stored (and, unless this process put it, verified): synced again only if needed.
         if (known != kDurable) {
-          present.push_back(std::move(name));
+          present.push_back(key);
           dirs.insert(shard);
         }
         continue;
@@ -325,7 +312,7 @@ class EmbeddedStore final : public BlockStore {
         st = fd.status();
         break;
       }
-      pending.push_back(Pending{std::move(tmp), std::move(name), shard, std::move(*fd)});
+      pending.push_back(Pending{key, std::move(tmp), std::move(name), shard, std::move(*fd)});
     }
     if (st.ok() && synced) {
       st = ParallelEach(pending.size() + present.size(), [&](size_t i) -> Status {
@@ -334,15 +321,7 @@ class EmbeddedStore final : public BlockStore {
             return Status::FromErrno("fdatasync " + Path(pending[i].tmp), errno);
           return Status::OK();
         }
-        const std::string& name = present[i - pending.size()];
-        Fd fd(::openat(root_fd_, name.c_str(), O_RDONLY | O_CLOEXEC));
-        if (fd.fd < 0) return Status::FromErrno("opening " + Path(name), errno);
-        if (opt_.datasync(fd.fd) != 0) {
-          const int e = errno;
-          MarkSuspect(KeyOfName(name));
-          return Status::FromErrno("fdatasync " + Path(name), e);
-        }
-        return Status::OK();
+        return SyncBlockFile(present[i - pending.size()]);
       });
     }
     for (Pending& p : pending) {
@@ -353,7 +332,7 @@ class EmbeddedStore final : public BlockStore {
         continue;
       }
       dirs.insert(p.shard);
-      ClearSuspect(KeyOfName(p.final_name));  // a new file: its own pages, its own errors
+      ClearSuspect(p.key);  // a new file: its own pages, its own errors
     }
     if (!st.ok()) return st;
     if (synced) {
@@ -401,13 +380,24 @@ class EmbeddedStore final : public BlockStore {
     std::lock_guard<std::mutex> l(known_mu_);
     suspect_.erase(key);
   }
-  Status SuspectError(const std::string& key) {
-    return Status::IOError("block " + key + ": an earlier fdatasync of it failed, its bytes may "
-                           "not be on disk (put it again)");
+  static Status SuspectError(const Cid& cid) {
+    return Status::IOError("block " + cid.ToString() + ": an earlier fdatasync of it failed, its "
+                           "bytes may not be on disk (it must be put again)");
   }
-  static std::string KeyOfName(const std::string& name) {  // "shard/KEY.data" -> KEY
-    const size_t slash = name.rfind('/'), dot = name.rfind('.');
-    return name.substr(slash + 1, dot - slash - 1);
+  // fdatasync of the stored block file KEY; a failure marks the block suspect.
+  Status SyncBlockFile(const std::string& key) {
+    const std::string name = Shard(key) + "/" + key + ".data";
+    Fd fd(::openat(root_fd_, name.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.fd < 0) {
+      if (errno == ENOENT) return Status::NotFound("block file " + Path(name) + " is missing");
+      return Status::FromErrno("opening " + Path(name), errno);
+    }
+    if (opt_.datasync(fd.fd) != 0) {
+      const int e = errno;
+      MarkSuspect(key);
+      return Status::FromErrno("fdatasync " + Path(name), e);
+    }
+    return Status::OK();
   }
 
   void Forget(const std::string& key) {

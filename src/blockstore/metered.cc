@@ -39,24 +39,10 @@ class MeteredStore final : public BlockStore {
     return st;
   }
   Status PutMany(std::span<const BlockRef> blocks) override {
-    Status st = inner_->PutMany(blocks);
-    Count(kPut, st, blocks.size());
-    if (st.ok()) {
-      uint64_t n = 0;
-      for (const BlockRef& b : blocks) n += b.data.size();
-      written_->Inc(n);
-    }
-    return st;
+    return CountPuts(blocks, inner_->PutMany(blocks));
   }
   Status PutManyUnsynced(std::span<const BlockRef> blocks) override {
-    Status st = inner_->PutManyUnsynced(blocks);
-    Count(kPut, st, blocks.size());
-    if (st.ok()) {
-      uint64_t n = 0;
-      for (const BlockRef& b : blocks) n += b.data.size();
-      written_->Inc(n);
-    }
-    return st;
+    return CountPuts(blocks, inner_->PutManyUnsynced(blocks));
   }
   Status SyncBlocks(std::span<const Cid> cids) override {
     Status st = inner_->SyncBlocks(cids);
@@ -127,6 +113,16 @@ class MeteredStore final : public BlockStore {
   void Count(Op op, const Status& st, uint64_t n) {
     ops_[op]->Inc(n);
     if (!st.ok()) Error(op, st);
+  }
+  // A put of `blocks` that returned `st`: counted, and its bytes when it succeeded.
+  Status CountPuts(std::span<const BlockRef> blocks, Status st) {
+    Count(kPut, st, blocks.size());
+    if (st.ok()) {
+      uint64_t n = 0;
+      for (const BlockRef& b : blocks) n += b.data.size();
+      written_->Inc(n);
+    }
+    return st;
   }
   void Error(Op op, const Status& st) {
     errors_->With({name_, kOpNames[op], ErrorKind(st)}).Inc();

@@ -25,19 +25,13 @@ Result<Bytes> IdentityBytes(const Cid& c) {
   return Bytes(mh.begin(), mh.end());
 }
 
-Result<Bytes> GetOne(BlockSource* src, const Cid& cid) {
-  auto v = src->GetMany(std::span<const Cid>(&cid, 1));
-  if (v.size() != 1) return Status::Internal("block source returned a wrong number of results");
-  return std::move(v[0]);
-}
-
 }  // namespace
 
 std::vector<Result<Bytes>> IdentityInliningSource::GetMany(std::span<const Cid> cids) {
   if (std::none_of(cids.begin(), cids.end(), IsIdentity)) return base_->GetMany(cids);
   std::vector<Result<Bytes>> out;
   out.reserve(cids.size());
-  for (const Cid& c : cids) out.push_back(IsIdentity(c) ? IdentityBytes(c) : GetOne(base_, c));
+  for (const Cid& c : cids) out.push_back(IsIdentity(c) ? IdentityBytes(c) : GetOneBlock(base_, c));
   return out;
 }
 
@@ -73,21 +67,25 @@ CarStream::CarStream(BlockSource* source, Cid root, Bytes root_block, Follow fol
       }) {}
 
 Result<size_t> CarStream::Read(std::span<uint8_t> buf) {
-  if (out_pos_ > 0) {
-    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_pos_));
-    out_pos_ = 0;
-  }
-  while (out_.size() < buf.size() && !done_) {
+  // Bytes are handed out from out_pos_; the consumed front is dropped only before more is
+  // appended, when fewer than buf.size() bytes remain to move (a big block is not moved again
+  // for every buffer it fills).
+  while (out_.size() - out_pos_ < buf.size() && !done_) {
+    if (out_pos_ > 0) {
+      out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_pos_));
+      out_pos_ = 0;
+    }
     Status st = Step();
     if (!st.ok()) {
       done_ = true;
       out_.clear();
+      out_pos_ = 0;
       return st;
     }
   }
-  size_t n = std::min(buf.size(), out_.size());
-  std::memcpy(buf.data(), out_.data(), n);
-  out_pos_ = n;
+  const size_t n = std::min(buf.size(), out_.size() - out_pos_);
+  std::memcpy(buf.data(), out_.data() + out_pos_, n);
+  out_pos_ += n;
   return n;
 }
 
@@ -132,7 +130,7 @@ Status CarStream::Step() {
   if (prefix_next_ < prefix_.size()) {
     const Cid& c = prefix_[prefix_next_++];
     if (!seen_.insert(c).second) return Status::OK();
-    S3XFS_ASSIGN_OR_RETURN(Bytes b, GetOne(&src_, c));
+    S3XFS_ASSIGN_OR_RETURN(Bytes b, GetOneBlock(&src_, c));
     return Emit(c, b);
   }
   if (!root_done_) {

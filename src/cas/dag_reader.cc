@@ -55,11 +55,7 @@ Result<FileNode> ParseFileNode(const Cid& cid, ByteView block, Bytes* holder) {
 }
 }  // namespace
 
-Result<Bytes> DagReader::GetOne(const Cid& cid) {
-  auto v = src_->GetMany(std::span<const Cid>(&cid, 1));
-  if (v.size() != 1) return Status::Internal("block source returned a wrong number of results");
-  return std::move(v[0]);
-}
+Result<Bytes> DagReader::GetOne(const Cid& cid) { return GetOneBlock(src_, cid); }
 
 Result<uint64_t> DagReader::FileSize(const Cid& root) {
   S3XFS_ASSIGN_OR_RETURN(Bytes block, GetOne(root));

@@ -89,14 +89,8 @@ Result<Decoded> Decode(const Cid& cid, ByteView block) {
   return d;
 }
 
-Result<Bytes> GetOne(BlockSource* source, const Cid& cid) {
-  auto v = source->GetMany(std::span<const Cid>(&cid, 1));
-  if (v.size() != 1) return Status::Internal("block source returned a wrong number of results");
-  return std::move(v[0]);
-}
-
 Result<Decoded> Fetch(BlockSource* source, const Cid& cid) {
-  S3XFS_ASSIGN_OR_RETURN(Bytes block, GetOne(source, cid));
+  S3XFS_ASSIGN_OR_RETURN(Bytes block, GetOneBlock(source, cid));
   return Decode(cid, block);
 }
 

@@ -665,7 +665,7 @@ Status FileSystem::StartTailLocked(OpenFile& f) {
 // A full tail goes to the pipeline; the next chunk starts empty.
 void FileSystem::SubmitTailLocked(OpenFile& f) {
   if (!f.stream) f.stream = pipeline_->NewStream([this] { return store_->NewBlockWriter(); });
-  f.Stage(f.tail_idx, f.stream->Submit(f.tail_idx, std::move(f.tail), f.md5_ok));
+  f.Stage(f.tail_idx, f.stream->Submit(std::move(f.tail), f.md5_ok));
   f.SetTailDirty(false);
   f.tail = Bytes();
   f.tail_idx++;

@@ -19,12 +19,6 @@ class BlockWriterImpl final : public ObjectStore::BlockWriter {
       : blocks_(blocks), inflight_(inflight) {}
   ~BlockWriterImpl() override { inflight_->Unhold(held_); }
 
-  Status Put(const Cid& cid, ByteView data) override {
-    Hold(cid);
-    BlockRef ref{cid, data};
-    return blocks_->PutMany(std::span<const BlockRef>(&ref, 1));  // durable when it returns
-  }
-
   Status PutUnsynced(const Cid& cid, ByteView data) override {
     Hold(cid);
     BlockRef ref{cid, data};

@@ -136,13 +136,6 @@ Bytes Multihash(const Cid& c) { return Bytes(c.multihash().begin(), c.multihash(
 
 // ---- reading UnixFS DAGs ----
 
-Result<Bytes> FetchBlock(BlockSource* src, const Cid& cid) {
-  std::vector<Cid> one{cid};
-  auto got = src->GetMany(one);
-  if (got.size() != 1) return Status::Internal("GetMany returned a wrong count");
-  return std::move(got[0]);
-}
-
 // A file DAG's blocks as the ledger records them.
 struct FileDag {
   DagRoot root;
@@ -181,7 +174,7 @@ Status WalkFile(BlockSource* src, const Cid& cid, ByteView block, FileDag* f, in
 }
 
 Result<FileDag> ReadFileDag(BlockSource* src, const Cid& root) {
-  S3XFS_ASSIGN_OR_RETURN(Bytes block, FetchBlock(src, root));
+  S3XFS_ASSIGN_OR_RETURN(Bytes block, GetOneBlock(src, root));
   FileDag f;
   f.root.cid = root;
   S3XFS_RETURN_IF_ERROR(WalkFile(src, root, block, &f, 0));
@@ -625,13 +618,13 @@ Result<RestoreInfo> ObjectStoreImpl::Restore(const Cid& root, const std::string&
   const Cid pin_root = manifest ? info.manifest : info.tree;
   if (manifest) {
     // The manifest's own blocks: its directory, meta.jsonl and "other".
-    S3XFS_ASSIGN_OR_RETURN(Bytes mraw, FetchBlock(src, info.manifest));
+    S3XFS_ASSIGN_OR_RETURN(Bytes mraw, GetOneBlock(src, info.manifest));
     seen_cid(info.manifest, mraw.size());
     S3XFS_ASSIGN_OR_RETURN(FileDag meta_dag, ReadFileDag(src, top[kMetaName].cid));
     for (auto* v : {&meta_dag.leaves, &meta_dag.nodes})
       for (const BlockUse& u : *v) seen_cid(u.cid, u.size);
     if (top.count(kOtherName)) {
-      S3XFS_ASSIGN_OR_RETURN(Bytes oraw, FetchBlock(src, top[kOtherName].cid));
+      S3XFS_ASSIGN_OR_RETURN(Bytes oraw, GetOneBlock(src, top[kOtherName].cid));
       seen_cid(top[kOtherName].cid, oraw.size());
     }
   }

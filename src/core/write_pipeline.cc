@@ -45,11 +45,10 @@ WritePipeline::Stream::Stream(WritePipeline* p,
 
 WritePipeline::Stream::~Stream() { EVP_MD_CTX_free(Md5(md5_)); }
 
-std::shared_ptr<WritePipeline::Chunk> WritePipeline::Stream::Submit(uint64_t index, Bytes data,
+std::shared_ptr<WritePipeline::Chunk> WritePipeline::Stream::Submit(Bytes data,
                                                                     bool md5) {
   auto c = std::make_shared<Chunk>();
   c->pipeline_ = pipeline_;
-  c->index_ = index;
   c->md5_ = md5;
   c->data_ = std::move(data);
   c->hashed_ = !md5;

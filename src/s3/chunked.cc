@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "s3xfs/s3/http.h"
 #include "s3xfs/s3/sigv4.h"
 
 namespace s3xfs::s3 {
@@ -38,12 +39,6 @@ bool IsLowerHex64(std::string_view s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
          });
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 }  // namespace
@@ -158,7 +153,7 @@ struct AwsChunkedDecoder::State {
     if (colon == std::string_view::npos || colon == 0) {
       return Framing("malformed trailer line");
     }
-    trailers.Add(Trim(text.substr(0, colon)), Trim(text.substr(colon + 1)));
+    trailers.Add(TrimOws(text.substr(0, colon)), TrimOws(text.substr(colon + 1)));
     return Status::OK();
   }
 

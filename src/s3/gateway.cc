@@ -20,46 +20,12 @@ constexpr std::string_view kRawType = "application/vnd.ipld.raw";
 // Bumped when the generated listing changes, so caches drop old pages (its weak Etag names it).
 constexpr std::string_view kListingVersion = "s3xfs-1";
 
-Result<Bytes> GetOne(BlockSource* src, const Cid& cid) {
-  auto v = src->GetMany(std::span<const Cid>(&cid, 1));
-  if (v.size() != 1) return Status::Internal("block source returned a wrong number of results");
-  return std::move(v[0]);
-}
-
 // ---- small HTTP helpers ----
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
-// If-None-Match (weak comparison, RFC 9110 §13.1.2) against our Etag.
+// If-None-Match (weak comparison, RFC 9110 §13.1.2) against our (quoted) Etag.
 bool NoneMatch(const HeaderList& h, std::string_view etag) {
   const std::string* inm = h.Find("if-none-match");
-  if (!inm) return false;
-  auto opaque = [](std::string_view t) {
-    t = Trim(t);
-    if (t.substr(0, 2) == "W/") t.remove_prefix(2);
-    return t;
-  };
-  std::string_view want = opaque(etag);
-  std::string_view list(*inm);
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view item = opaque(list.substr(0, comma));
-    if (item == "*" || item == want) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
+  return inm && EtagListMatches(*inm, Unquoted(etag));
 }
 
 // Content-Disposition with a filename: an ASCII fallback (anything else, quotes and
@@ -114,7 +80,7 @@ std::string_view TypeOfName(std::string_view name) {
   };
   size_t dot = name.rfind('.');
   if (dot == std::string_view::npos || dot + 1 == name.size()) return "application/octet-stream";
-  std::string ext = Lower(name.substr(dot + 1));
+  std::string ext = AsciiLower(name.substr(dot + 1));
   for (const auto& [e, type] : kTypes)
     if (e == ext) return type;
   return "application/octet-stream";
@@ -193,7 +159,7 @@ class Handler {
     root_ = std::move(cid).value();
     if (root_.hash_code() != HashCode::kSha2_256 && root_.hash_code() != HashCode::kIdentity)
       return Fail(400, root_.ToString() + " uses a hash function this gateway cannot verify (only sha2-256 and identity)");
-    if (const std::string* sw = req_.headers->Find("service-worker"); sw && *sw == "script" && Trim(sub).empty())
+    if (const std::string* sw = req_.headers->Find("service-worker"); sw && *sw == "script" && TrimOws(sub).empty())
       return Fail(400, "a service worker cannot be registered at the root of /ipfs/" + root_.ToString() +
                            " (its scope would be all of /ipfs/)");
     if (Status st = Negotiate(); !st.ok()) return Fail(StatusCode(st), st.message());
@@ -267,7 +233,7 @@ class Handler {
       std::string_view item = accept.substr(0, comma);
       accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
       size_t semi = item.find(';');
-      std::string type = Lower(Trim(item.substr(0, semi)));
+      std::string type = AsciiLower(TrimOws(item.substr(0, semi)));
       Format f = type == "application/vnd.ipld.raw"   ? Format::kRaw
                  : type == "application/vnd.ipld.car" ? Format::kCar
                                                       : Format::kNone;
@@ -277,17 +243,17 @@ class Handler {
       std::string_view params = semi == std::string_view::npos ? std::string_view() : item.substr(semi + 1);
       while (!params.empty()) {
         size_t s = params.find(';');
-        std::string_view p = Trim(params.substr(0, s));
+        std::string_view p = TrimOws(params.substr(0, s));
         params = s == std::string_view::npos ? std::string_view() : params.substr(s + 1);
         size_t eq = p.find('=');
         if (eq == std::string_view::npos) continue;
-        std::string key = Lower(Trim(p.substr(0, eq)));
-        std::string value(Trim(p.substr(eq + 1)));
+        std::string key = AsciiLower(TrimOws(p.substr(0, eq)));
+        std::string value(TrimOws(p.substr(eq + 1)));
         if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
         if (key == "q") q = std::atof(value.c_str());
         else if (key == "version") cp.version = value;
-        else if (key == "order") cp.order = Lower(value);
-        else if (key == "dups") cp.dups = Lower(value);
+        else if (key == "order") cp.order = AsciiLower(value);
+        else if (key == "dups") cp.dups = AsciiLower(value);
       }
       if (q <= 0) continue;
       if (f == Format::kCar && !cp.version.empty() && cp.version != "1") {
@@ -378,17 +344,24 @@ class Handler {
     return v ? *v : std::string();
   }
 
-  Response Raw() {
-    auto block = GetOne(&src_, terminal_);
-    if (!block.ok()) return Fail(block.status());
-    std::string etag = "\"" + terminal_.ToString() + ".raw\"";
-    if (NoneMatch(*req_.headers, etag)) return NotModified(etag);
+  // A 200 download of a verifiable format: its type, never sniffed, saved as ?filename= or
+  // CID + extension.
+  Response Attachment(const std::string& etag, std::string_view type, std::string_view ext) {
     Response r = Ok(200, etag);
-    r.headers.Add("Content-Type", kRawType);
+    r.headers.Add("Content-Type", std::string(type));
     r.headers.Add("X-Content-Type-Options", "nosniff");
     std::string filename = Param("filename");
     r.headers.Add("Content-Disposition",
-                  Disposition("attachment", filename.empty() ? terminal_.ToString() + ".bin" : filename));
+                  Disposition("attachment", filename.empty() ? terminal_.ToString() + std::string(ext) : filename));
+    return r;
+  }
+
+  Response Raw() {
+    auto block = GetOneBlock(&src_, terminal_);
+    if (!block.ok()) return Fail(block.status());
+    std::string etag = "\"" + terminal_.ToString() + ".raw\"";
+    if (NoneMatch(*req_.headers, etag)) return NotModified(etag);
+    Response r = Attachment(etag, kRawType, ".bin");
     r.headers.Add("Accept-Ranges", "bytes");
     uint64_t offset = 0, length = block->size();
     if (const std::string* range = req_.headers->Find("range")) {
@@ -410,10 +383,6 @@ class Handler {
     return r;
   }
 
-  static std::string ContentRange(uint64_t offset, uint64_t length, uint64_t size) {
-    return "bytes " + std::to_string(offset) + "-" + std::to_string(offset + length - 1) + "/" +
-           std::to_string(size);
-  }
 
   Response Unsatisfiable(uint64_t size) {
     Response r = Fail(416, "the requested range is not satisfiable (the entity has " +
@@ -424,7 +393,7 @@ class Handler {
 
   Response Car() {
     // The terminal block must be there before the 200 goes out (404 otherwise).
-    auto block = GetOne(&src_, terminal_);
+    auto block = GetOneBlock(&src_, terminal_);
     if (!block.ok()) return Fail(block.status());
     static constexpr std::string_view kScopeNames[] = {"all", "entity", "block"};
     std::string etag = "\"" + terminal_.ToString() + ".car.dfs.n." +
@@ -437,12 +406,7 @@ class Handler {
         return Fail(501, car.status().message() + "; ask for dag-scope=block");
       return Fail(car.status());
     }
-    Response r = Ok(200, etag);
-    r.headers.Add("Content-Type", kCarType);
-    r.headers.Add("X-Content-Type-Options", "nosniff");
-    std::string filename = Param("filename");
-    r.headers.Add("Content-Disposition",
-                  Disposition("attachment", filename.empty() ? terminal_.ToString() + ".car" : filename));
+    Response r = Attachment(etag, kCarType, ".car");
     r.headers.Add("Accept-Ranges", "none");
     r.chunked = true;
     if (req_.method == "HEAD") r.head_only = true;
@@ -451,7 +415,7 @@ class Handler {
   }
 
   Response Deserialized() {
-    auto block = GetOne(&src_, terminal_);
+    auto block = GetOneBlock(&src_, terminal_);
     if (!block.ok()) return Fail(block.status());
     auto node = DecodeUnixfsNode(terminal_, *block);
     if (!node.ok()) return Fail(node.status());
@@ -534,7 +498,7 @@ class Handler {
     if (!index.ok()) return Fail(index.status());
     if (index->has_value()) {
       const Cid& icid = (*index)->cid;
-      auto iblock = GetOne(&src_, icid);
+      auto iblock = GetOneBlock(&src_, icid);
       if (!iblock.ok()) return Fail(iblock.status());
       auto inode = DecodeUnixfsNode(icid, *iblock);
       if (!inode.ok()) return Fail(inode.status());

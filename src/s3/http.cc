@@ -153,4 +153,40 @@ Result<std::optional<ByteRange>> ParseByteRange(std::string_view value, uint64_t
   return std::optional<ByteRange>(ByteRange{first, last - first + 1});
 }
 
+std::string ContentRange(uint64_t first, uint64_t length, uint64_t size) {
+  return "bytes " + std::to_string(first) + "-" + std::to_string(first + length - 1) + "/" +
+         std::to_string(size);
+}
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+std::string Unquoted(std::string_view etag) {
+  if (etag.substr(0, 2) == "W/") etag.remove_prefix(2);
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+  return std::string(etag);
+}
+
+bool EtagListMatches(std::string_view list, std::string_view etag) {
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    size_t comma = list.find(',', pos);
+    if (comma == std::string_view::npos) comma = list.size();
+    std::string_view item = TrimOws(list.substr(pos, comma - pos));
+    if (item == "*" || Unquoted(item) == etag) return true;
+    pos = comma + 1;
+  }
+  return false;
+}
+
 }  // namespace s3xfs::s3

@@ -87,30 +87,6 @@ Status Err(R reason, std::string message) {
 
 std::string Quoted(std::string_view etag) { return "\"" + std::string(etag) + "\""; }
 
-// An ETag from a request header: quotes and a W/ prefix removed.
-std::string Unquoted(std::string_view etag) {
-  if (etag.substr(0, 2) == "W/") etag.remove_prefix(2);
-  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
-    etag = etag.substr(1, etag.size() - 2);
-  }
-  return std::string(etag);
-}
-
-// "If-Match: a, "b"" matches etag?
-bool EtagListMatches(std::string_view list, std::string_view etag) {
-  size_t pos = 0;
-  while (pos <= list.size()) {
-    size_t comma = list.find(',', pos);
-    if (comma == std::string_view::npos) comma = list.size();
-    std::string_view item = list.substr(pos, comma - pos);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (item == "*" || Unquoted(item) == etag) return true;
-    pos = comma + 1;
-  }
-  return false;
-}
-
 int64_t Seconds(int64_t ns) { return ns / 1000000000; }
 
 // Conditional request headers (RFC 9110 §13.2.2 order, as S3 applies them).
@@ -1245,9 +1221,7 @@ class Exchange final : public S3Exchange {
         offset = (*parsed)->first;
         length = (*parsed)->length;
         status = 206;
-        r.headers.Add("Content-Range", "bytes " + std::to_string(offset) + "-" +
-                                           std::to_string(offset + length - 1) + "/" +
-                                           std::to_string(info.size));
+        r.headers.Add("Content-Range", ContentRange(offset, length, info.size));
       }
     }
     // response-* overrides (presigned downloads).

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "s3xfs/s3/checksum.h"
+#include "s3xfs/s3/http.h"
 
 namespace s3xfs::s3 {
 namespace {
@@ -32,14 +33,6 @@ Status SignatureMismatch() {
       .With(R::kSignatureDoesNotMatch);
 }
 
-bool IsSpace(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 bool IsDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -50,13 +43,6 @@ bool IsHex64(std::string_view s) {
          });
 }
 
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
@@ -166,7 +152,7 @@ bool ParseSignedHeaders(std::string_view text, std::vector<std::string>* out) {
     for (char c : name) {
       if (c <= ' ' || c == ':' || c == 0x7f) return false;
     }
-    out->push_back(ToLower(name));
+    out->push_back(AsciiLower(name));
     if (semi == std::string_view::npos) break;
     pos = semi + 1;
   }
@@ -219,7 +205,7 @@ const QueryParam* FindParam(const std::vector<QueryParam>& query, std::string_vi
 
 Result<std::optional<SigV4Request>> ParseHeaderForm(const RequestHead& head,
                                                     std::string_view authorization) {
-  std::string_view value = Trim(authorization);
+  std::string_view value = TrimOws(authorization);
   size_t space = value.find(' ');
   std::string_view algorithm = value.substr(0, space);
   if (algorithm == "AWS") {
@@ -239,7 +225,7 @@ Result<std::optional<SigV4Request>> ParseHeaderForm(const RequestHead& head,
   while (pos <= rest.size()) {
     size_t comma = rest.find(',', pos);
     if (comma == std::string_view::npos) comma = rest.size();
-    std::string_view part = Trim(rest.substr(pos, comma - pos));
+    std::string_view part = TrimOws(rest.substr(pos, comma - pos));
     pos = comma + 1;
     if (part.empty()) {
       if (comma == rest.size()) break;
@@ -249,8 +235,8 @@ Result<std::optional<SigV4Request>> ParseHeaderForm(const RequestHead& head,
     if (eq == std::string_view::npos) {
       return HeaderMalformed("the component '" + std::string(part) + "' has no '='");
     }
-    std::string_view key = Trim(part.substr(0, eq));
-    std::string_view val = Trim(part.substr(eq + 1));
+    std::string_view key = TrimOws(part.substr(0, eq));
+    std::string_view val = TrimOws(part.substr(eq + 1));
     if (key == "Credential") {
       if (have_credential) return HeaderMalformed("Credential is given twice");
       if (!ParseCredential(val, &req.credential)) {
@@ -267,7 +253,7 @@ Result<std::optional<SigV4Request>> ParseHeaderForm(const RequestHead& head,
     } else if (key == "Signature") {
       if (have_signature) return HeaderMalformed("Signature is given twice");
       if (!IsHex64(val)) return HeaderMalformed("Signature is not 64 hexadecimal digits");
-      req.signature = ToLower(val);
+      req.signature = AsciiLower(val);
       have_signature = true;
     } else {
       return HeaderMalformed("unknown component '" + std::string(key) + "'");
@@ -283,7 +269,7 @@ Result<std::optional<SigV4Request>> ParseHeaderForm(const RequestHead& head,
 
   // The request time: x-amz-date, else Date (ISO 8601 basic or RFC 1123).
   if (const std::string* amz = head.headers.Find("x-amz-date")) {
-    std::string_view t = Trim(*amz);
+    std::string_view t = TrimOws(*amz);
     if (!ParseAmzDate(t)) {
       return Status::InvalidArgument(
                  "AWS authentication requires a valid Date or x-amz-date header (x-amz-date must "
@@ -292,7 +278,7 @@ Result<std::optional<SigV4Request>> ParseHeaderForm(const RequestHead& head,
     }
     req.amz_date = std::string(t);
   } else if (const std::string* date = head.headers.Find("date")) {
-    std::string_view t = Trim(*date);
+    std::string_view t = TrimOws(*date);
     if (ParseAmzDate(t)) {
       req.amz_date = std::string(t);
     } else if (auto s = ParseHttpDate(t)) {
@@ -307,7 +293,7 @@ Result<std::optional<SigV4Request>> ParseHeaderForm(const RequestHead& head,
   }
 
   if (const std::string* sha = head.headers.Find("x-amz-content-sha256")) {
-    S3XFS_RETURN_IF_ERROR(SetPayload(Trim(*sha), &req));
+    S3XFS_RETURN_IF_ERROR(SetPayload(TrimOws(*sha), &req));
   } else {
     // Without the header the body is taken to be empty (as generic SigV4 signers do for GET).
     req.payload = PayloadMode::kSignedDigest;
@@ -366,7 +352,7 @@ Result<std::optional<SigV4Request>> ParseQueryForm(const RequestHead& head,
   if (!IsHex64(found[5]->value)) {
     return QueryError("X-Amz-Signature is not 64 hexadecimal digits");
   }
-  req.signature = ToLower(found[5]->value);
+  req.signature = AsciiLower(found[5]->value);
 
   // Payload: the query's X-Amz-Content-Sha256, else a signed x-amz-content-sha256 header, else
   // UNSIGNED-PAYLOAD.
@@ -375,7 +361,7 @@ Result<std::optional<SigV4Request>> ParseQueryForm(const RequestHead& head,
   } else if (const std::string* h = head.headers.Find("x-amz-content-sha256");
              h && std::binary_search(req.signed_headers.begin(), req.signed_headers.end(),
                                      "x-amz-content-sha256")) {
-    S3XFS_RETURN_IF_ERROR(SetPayload(Trim(*h), &req));
+    S3XFS_RETURN_IF_ERROR(SetPayload(TrimOws(*h), &req));
   } else {
     req.payload = PayloadMode::kUnsigned;
     req.payload_hash = "UNSIGNED-PAYLOAD";
@@ -385,7 +371,7 @@ Result<std::optional<SigV4Request>> ParseQueryForm(const RequestHead& head,
 
 // A header value as SigV4 canonicalises it: trimmed, runs of spaces folded to one.
 void AppendFolded(std::string_view value, std::string* out) {
-  value = Trim(value);
+  value = TrimOws(value);
   bool in_space = false;
   for (char c : value) {
     if (c == ' ') {
@@ -519,7 +505,7 @@ std::optional<int64_t> ParseAmzDate(std::string_view s) {
 }
 
 std::optional<int64_t> ParseHttpDate(std::string_view text) {
-  std::vector<std::string_view> f = SplitSpaces(Trim(text));
+  std::vector<std::string_view> f = SplitSpaces(TrimOws(text));
   int h, m, s;
   // RFC 1123: "Sun, 06 Nov 1994 08:49:37 GMT"
   if (f.size() == 6 && f[0].size() == 4 && f[0].back() == ',') {

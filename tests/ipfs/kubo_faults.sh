@@ -74,7 +74,7 @@ expect_fail "cat from a node answering 503" "$S3XFS" cat --ipfs "$NODE" "$cid"
 t1=$(date +%s%N)
 ms=$(((t1 - t0) / 1000000))
 [ "$ms" -lt 15000 ] || fail "503 for good took $ms ms"
-grep -q "503" <<<"$FAIL_STDERR" || fail "503 not named: $FAIL_STDERR"
+grep -q "HTTP 503" <<<"$FAIL_STDERR" || fail "503 not named: $FAIL_STDERR"
 log "  gave up after $ms ms"
 fault fail=0 >/dev/null
 

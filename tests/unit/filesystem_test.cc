@@ -54,6 +54,19 @@ class FileSystemTest : public ::testing::TestWithParam<bool> {
     root_ = store_->HeadBucket("bkt")->root_ino;
   }
 
+  // The file system again over the same store, committing files above `dirty_limit`.
+  void ReopenFs(uint64_t dirty_limit) {
+    fs_.reset();
+    FsOptions fo;
+    fo.cache_dir = dir_.path() + "/cache";
+    fo.flush_interval = std::chrono::milliseconds(0);
+    fo.dirty_limit = dirty_limit;
+    fo.write_pipeline = GetParam();
+    auto f = FileSystem::Create(store_.get(), fo);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    fs_ = std::move(f).value();
+  }
+
   // A new file: (handle, inode).
   std::pair<uint64_t, InodeId> NewFile(const std::string& name) {
     auto c = fs_->Create(root_, name, PosixAttrs{0644, 0, 0});
@@ -246,13 +259,7 @@ TEST_P(FileSystemTest, ConcurrentSequentialWriters) {
 
 // A file above the dirty limit is committed while the writer goes on; the ETag stays exact.
 TEST_P(FileSystemTest, DirtyLimitCommitsWhileWriting) {
-  fs_.reset();
-  FsOptions fo;
-  fo.cache_dir = dir_.path() + "/cache";
-  fo.flush_interval = std::chrono::milliseconds(0);
-  fo.dirty_limit = 3 * kChunk;
-  fo.write_pipeline = GetParam();
-  fs_ = std::move(FileSystem::Create(store_.get(), fo).value());
+  ReopenFs(3 * kChunk);
   Bytes data = testing::ChaCha("limit", 11 * kChunk + 3);
   auto [fh, ino] = NewFile("l");
   for (uint64_t off = 0; off < data.size(); off += kChunk / 2) {
@@ -289,13 +296,7 @@ TEST_P(FileSystemTest, DirtyLimitCommitsWhileWriting) {
 // Background commits racing with fsync, overwrites and truncates: whichever commits last wins,
 // the content is always the file's, nothing is orphaned.
 TEST_P(FileSystemTest, BackgroundCommitsRaceWithFsyncOverwriteAndTruncate) {
-  fs_.reset();
-  FsOptions fo;
-  fo.cache_dir = dir_.path() + "/cache";
-  fo.flush_interval = std::chrono::milliseconds(0);
-  fo.dirty_limit = 2 * kChunk;
-  fo.write_pipeline = GetParam();
-  fs_ = std::move(FileSystem::Create(store_.get(), fo).value());
+  ReopenFs(2 * kChunk);
   const std::string log_file = dir_.path() + "/debug.log";
   ASSERT_TRUE(log::Init(log::Options{log::Level::kDebug, log_file}).ok());
   faulty_.SetDelay(std::chrono::milliseconds(2));  // slow puts and syncs: commits overlap
@@ -529,7 +530,7 @@ TEST_F(PipelineTest, OrderCidsMd5AndBoundedMemory) {
     Bytes d = testing::ChaCha("p" + std::to_string(i), 4096);
     b.assign(d.begin(), d.end());
     all.insert(all.end(), d.begin(), d.end());
-    chunks.push_back(s->Submit(i, std::move(b), true));
+    chunks.push_back(s->Submit(std::move(b), true));
     max_held = std::max(max_held, p.held_bytes());
   }
   EXPECT_LE(max_held, po.max_queued_bytes + 4096);
@@ -561,7 +562,7 @@ TEST_F(PipelineTest, FailedPutKeepsBytesUntilRetried) {
   faulty_.FailNth(FaultyBlockStore::Op::kPut, 2, Status::IOError("injected"));
   std::vector<std::shared_ptr<WritePipeline::Chunk>> chunks;
   for (int i = 0; i < 3; ++i)
-    chunks.push_back(s->Submit(i, testing::ChaCha("f" + std::to_string(i), 4096), false));
+    chunks.push_back(s->Submit(testing::ChaCha("f" + std::to_string(i), 4096), false));
   s->WaitIdle();
   EXPECT_TRUE(s->Stored(chunks[0]).ok());
   EXPECT_EQ(s->Stored(chunks[1]).status().code(), Status::Code::kIOError);
@@ -575,7 +576,7 @@ TEST_F(PipelineTest, FailedPutKeepsBytesUntilRetried) {
   EXPECT_EQ(s->FailedBytes(chunks[1]), nullptr);
   // A chunk dropped while failed gives its accounting back.
   faulty_.FailNth(FaultyBlockStore::Op::kPut, 1, Status::IOError("injected"));
-  auto c = s->Submit(9, testing::ChaCha("f9", 4096), false);
+  auto c = s->Submit(testing::ChaCha("f9", 4096), false);
   s->WaitIdle();
   EXPECT_FALSE(s->error().ok());
   c.reset();

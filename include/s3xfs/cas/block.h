@@ -24,4 +24,11 @@ class BlockSource {
   virtual std::vector<Result<Bytes>> GetMany(std::span<const Cid> cids) = 0;
 };
 
+// One block from a source (GetMany of one CID).
+inline Result<Bytes> GetOneBlock(BlockSource* src, const Cid& cid) {
+  auto v = src->GetMany(std::span<const Cid>(&cid, 1));
+  if (v.size() != 1) return Status::Internal("block source returned a wrong number of results");
+  return std::move(v[0]);
+}
+
 }  // namespace s3xfs

@@ -342,18 +342,17 @@ class ObjectStore {
       Durability durability = Durability::kDurable) = 0;
   // Writes blocks ahead of a commit (UpdateContent): each is protected from GC until the
   // writer is destroyed, which must happen after the commit. A commit may only reference
-  // blocks that are durable: put with Put, or with PutUnsynced followed by a Sync that
-  // returned OK. Thread-safe: puts and syncs may come from several threads at once.
+  // blocks that are durable: put with PutUnsynced, then a Sync that returned OK.
+  // Thread-safe: puts and syncs may come from several threads at once.
   class BlockWriter {
    public:
     virtual ~BlockWriter() = default;
-    // Durable when it returns.
-    virtual Status Put(const Cid& cid, ByteView data) = 0;
     // Stored (readable) when it returns; durable after the next Sync that returns OK. Lets a
     // writer overlap many blocks' disk writes and wait for them together.
     virtual Status PutUnsynced(const Cid& cid, ByteView data) = 0;
     // Makes every block put through this writer before the call durable. A failed sync is
-    // retried by the next call. Concurrent calls are serialised (each returns only when the
+    // retried by the next call; the store may fail that one too (the embedded store never
+    // trusts a block whose fdatasync failed until it is put anew). Concurrent calls are serialised (each returns only when the
     // blocks a concurrent call took are durable too).
     virtual Status Sync() = 0;
     // Blocks put unsynced and not yet synced.

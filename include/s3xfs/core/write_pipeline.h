@@ -60,13 +60,11 @@ class WritePipeline {
   class Chunk {
    public:
     ~Chunk();  // a chunk dropped with its bytes (failed, then abandoned) gives them back
-    uint64_t index() const { return index_; }
 
    private:
     friend class WritePipeline;
     friend class Stream;
     WritePipeline* pipeline_ = nullptr;
-    uint64_t index_ = 0;
     bool md5_ = false;
     Bytes data_;       // released once stored and hashed; kept while the put failed
     std::shared_ptr<ObjectStore::BlockWriter> writer_;  // where the store stage puts it
@@ -90,7 +88,7 @@ class WritePipeline {
     // Queues a whole chunk (data.size() == chunk_size) for the store stage and, when md5 is
     // true, the md5 stage. Call Reserve() first, without holding locks the workers could need
     // (they need none of the caller's).
-    std::shared_ptr<Chunk> Submit(uint64_t index, Bytes data, bool md5);
+    std::shared_ptr<Chunk> Submit(Bytes data, bool md5);
     // Waits until the chunk's store stage is done: its CID, or the put's error.
     Result<Cid> Stored(const std::shared_ptr<Chunk>& c);
     // The bytes of a chunk whose put failed (null if they were released).

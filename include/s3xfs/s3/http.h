@@ -65,6 +65,18 @@ struct ByteRange {
   uint64_t length = 0;
 };
 Result<std::optional<ByteRange>> ParseByteRange(std::string_view value, uint64_t size);
+// The Content-Range value of a 206 answer: "bytes FIRST-LAST/SIZE".
+std::string ContentRange(uint64_t first, uint64_t length, uint64_t size);
+
+// Optional whitespace (spaces, tabs) removed from both ends.
+std::string_view TrimOws(std::string_view s);
+// ASCII letters lower-cased.
+std::string AsciiLower(std::string_view s);
+// An ETag from a request header: a W/ prefix and the quotes removed.
+std::string Unquoted(std::string_view etag);
+// Whether an If-Match / If-None-Match list (`"a", W/"b"` or `*`) names `etag` (unquoted;
+// weak comparison).
+bool EtagListMatches(std::string_view list, std::string_view etag);
 
 // Streams a response body: the server pulls until Read returns 0.
 class BodySource {
