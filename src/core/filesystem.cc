@@ -888,7 +888,7 @@ Status FileSystem::WriteTo(const std::shared_ptr<OpenFile>& self, uint64_t offse
         S3XFS_RETURN_IF_ERROR(MakeDirtyLocked(*f, idx));
       }
       S3XFS_RETURN_IF_ERROR(WriteAt(f->fd, piece, pos));
-      f->md5_ok = false;  // bytes before the tail changed: the ETag is recomputed at flush
+      f->md5_ok = false;  // bytes before the tail changed: the ETag is left pending
       f->size = std::max(f->size, pos + n);
     }
     pos += n;
@@ -926,12 +926,6 @@ Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
     (leaf ? u.leaves : u.nodes).push_back(BlockUse{cid, d.size()});
     return writer->PutUnsynced(cid, d);
   });
-  const bool need_md5 = !f.md5_ok;
-  EVP_MD_CTX* md5 = nullptr;
-  if (need_md5) {
-    md5 = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(md5, EVP_md5(), nullptr);
-  }
   Status st;
   Bytes chunk;
   bool zero_put = false;
@@ -950,7 +944,6 @@ Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
         if (!st.ok()) break;
       }
       leaf = zero_leaf_;
-      if (md5) EVP_DigestUpdate(md5, zero_chunk_.data(), zero_chunk_.size());
       st = builder.AddLeaf(LeafInfo{*leaf, len, len});
       if (st.ok()) u.leaves.push_back(BlockUse{*leaf, len});
       continue;
@@ -965,10 +958,9 @@ Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
                f.leaves[idx].cid.codec() == Codec::kRaw && dag.raw_leaves) {
       leaf = f.leaves[idx].cid;
     }
-    if (!leaf || need_md5) {
+    if (!leaf) {
       st = ReadChunkLocked(f, idx, &chunk);
       if (!st.ok()) break;
-      if (md5) EVP_DigestUpdate(md5, chunk.data(), chunk.size());
     }
     if (leaf) {
       st = builder.AddLeaf(LeafInfo{*leaf, len, len});
@@ -978,12 +970,10 @@ Status FileSystem::FlushLocked(OpenFile& f, Durability durability) {
     }
   }
   Result<DagRoot> root = st.ok() ? builder.Finish() : Result<DagRoot>(st);
-  if (md5) {
-    u.etag = Md5FinishHex(md5);
-  } else {
-    // The running MD5 of the chunks before the tail, then the tail.
-    u.etag = f.stream ? f.stream->Md5Hex(f.tail) : Md5HexOf(f.tail);
-  }
+  // Written in order from offset 0: the running MD5 of the chunks before the tail, then the
+  // tail. Otherwise the ETag is left pending (ObjectStore::ComputePendingEtags): an MD5 here
+  // would read the whole file again at every flush.
+  if (f.md5_ok) u.etag = f.stream ? f.stream->Md5Hex(f.tail) : Md5HexOf(f.tail);
   if (!root.ok()) return root.status();
   S3XFS_RETURN_IF_ERROR(f.stream ? f.stream->SyncWriter() : writer->Sync());
   // Chunks of a snapshot a background commit has not committed yet went to its writer.
@@ -1053,7 +1043,7 @@ Status FileSystem::StartBackgroundCommitLocked(const std::shared_ptr<OpenFile>& 
   snap->staged.assign(f.staged.begin(), f.staged.end());
   snap->tail_idx = f.tail_idx;
   snap->tail = f.tail;
-  if (f.md5_ok) snap->md5 = f.stream->MarkMd5();  // else the ETag is computed from the bytes
+  if (f.md5_ok) snap->md5 = f.stream->MarkMd5();  // else the ETag is left pending
   // Chunks from now on go to a new writer; this one is synced and committed in the background.
   snap->writer = f.stream->TakeWriter();
   if (!snap->writer) snap->writer = store_->NewBlockWriter();
@@ -1109,20 +1099,6 @@ void FileSystem::BackgroundCommit(Snapshot& snap) {
   }
   const uint64_t n = (snap.size + chunk_ - 1) / chunk_;
   bool zero_put = false;
-  // Without a running MD5 (the file was not written in order), the ETag comes from the bytes:
-  // every block is read back (verified), as a flush does.
-  EVP_MD_CTX* md5 = nullptr;
-  if (!snap.md5) {
-    md5 = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(md5, EVP_md5(), nullptr);
-  }
-  auto hash_block = [&](const Cid& cid, uint64_t len) -> Status {
-    if (!md5) return Status::OK();
-    S3XFS_ASSIGN_OR_RETURN(auto b, Block(cid));
-    EVP_DigestUpdate(md5, b->data(), std::min<size_t>(b->size(), len));
-    if (b->size() < len) EVP_DigestUpdate(md5, zero_chunk_.data(), len - b->size());
-    return Status::OK();
-  };
   for (uint64_t idx = 0; idx < n && st.ok(); ++idx) {
     const uint64_t len = std::min<uint64_t>(chunk_, snap.size - idx * chunk_);
     std::optional<Cid> leaf;
@@ -1131,7 +1107,6 @@ void FileSystem::BackgroundCommit(Snapshot& snap) {
     } else if (idx == snap.tail_idx) {
       Bytes chunk(snap.tail.begin(), snap.tail.end());
       chunk.resize(len, 0);
-      if (md5) EVP_DigestUpdate(md5, chunk.data(), chunk.size());
       st = builder.Write(chunk);
       continue;
     } else if (idx < snap.leaves.size() && snap.leaves[idx].size == len &&
@@ -1154,18 +1129,16 @@ void FileSystem::BackgroundCommit(Snapshot& snap) {
         }
         std::copy_n((*b)->begin(), std::min<size_t>((*b)->size(), len), chunk.begin());
       }
-      if (md5) EVP_DigestUpdate(md5, chunk.data(), chunk.size());
       st = builder.Write(chunk);
       continue;
     }
-    if (st.ok()) st = hash_block(*leaf, len);
     if (st.ok()) st = builder.AddLeaf(LeafInfo{*leaf, len, len});
     if (st.ok()) u.leaves.push_back(BlockUse{*leaf, len});
   }
   Result<DagRoot> root = st.ok() ? builder.Finish() : Result<DagRoot>(st);
-  if (md5) u.etag = Md5FinishHex(md5);
   if (root.ok()) {
     u.root = *root;
+    // Without a running MD5 (not written in order) the ETag is left pending, as in a flush.
     if (snap.md5) u.etag = f.stream->Md5HexAt(snap.md5, snap.tail);
     u.mtime_ns = snap.mtime_ns;
     u.if_generation = snap.generation;

@@ -2,6 +2,7 @@
 #include <set>
 
 #include "object_store_impl.h"
+#include "s3xfs/base/log.h"
 #include "s3xfs/base/metrics.h"
 
 namespace s3xfs {
@@ -233,6 +234,9 @@ Result<FsckReport> ObjectStoreImpl::Fsck(bool repair, const FsckProgress& progre
   return rep;
 }
 
+// Pending ETags computed per background pass (each reads one file's content once).
+constexpr size_t kEtagsPerPass = 256;
+
 void ObjectStoreImpl::StartGcThread() {
   GcMetrics::Get();  // the series exist (at zero) before the first run
   gc_thread_ = std::thread([this] {
@@ -240,6 +244,9 @@ void ObjectStoreImpl::StartGcThread() {
     while (!gc_thread_cv_.wait_for(lock, opt_.gc_interval, [&] { return gc_thread_stop_; })) {
       lock.unlock();
       CollectGarbage(std::nullopt).status().ok();  // a failure is retried next time
+      // ETags left pending by the mount, for files closed since: S3 then finds them ready.
+      auto etags = ComputePendingEtags(kEtagsPerPass);
+      if (!etags.ok()) S3XFS_LOG(kWarning) << "computing pending ETags: " << etags.status().ToString();
       lock.lock();
     }
   });

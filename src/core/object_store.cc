@@ -8,6 +8,7 @@
 #include "keys.h"
 #include "object_store_impl.h"
 #include "s3xfs/cas/dag_reader.h"
+#include "s3xfs/core/write_pipeline.h"
 
 namespace s3xfs {
 
@@ -431,9 +432,60 @@ Result<ObjectInfo> ObjectStoreImpl::Head(const std::string& bucket, const std::s
     S3XFS_ASSIGN_OR_RETURN(out, t.GetInode(d->ino));
     return Status::OK();
   }));
+  S3XFS_RETURN_IF_ERROR(ResolveEtag(out));
   out.bucket = bucket;
   out.key = key;
   return out;
+}
+
+Status ObjectStoreImpl::ResolveEtag(ObjectInfo& i) {
+  if (i.kind != InodeKind::kFile || !i.etag.empty()) return Status::OK();
+  std::string etag;
+  {
+    // Registered like a reader: an overwrite meanwhile defers freeing this version's blocks.
+    ReaderImpl reader(this, i);
+    EVP_MD_CTX* md5 = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md5, EVP_md5(), nullptr);
+    Status st = reader.Read(0, i.size, [&](ByteView b) {
+      EVP_DigestUpdate(md5, b.data(), b.size());
+      return Status::OK();
+    });
+    etag = Md5FinishHex(md5);
+    if (!st.ok()) return st;
+  }
+  S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) {
+    return t.SetPendingEtag(i.ino, i.generation, etag).status();
+  }, Durability::kRelaxed));
+  i.etag = std::move(etag);
+  return Status::OK();
+}
+
+Result<uint64_t> ObjectStoreImpl::ComputePendingEtags(size_t limit) {
+  uint64_t done = 0;
+  InodeId after = 0;
+  while (done < limit) {
+    std::vector<InodeId> inos;
+    S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
+      S3XFS_ASSIGN_OR_RETURN(inos, t.PendingEtags(after, std::min<size_t>(limit - done, 64)));
+      return Status::OK();
+    }));
+    if (inos.empty()) break;
+    for (InodeId ino : inos) {
+      after = ino;
+      {
+        std::lock_guard<std::mutex> l(open_mu_);
+        if (open_.count(ino)) continue;  // still being written: its next commit changes it again
+      }
+      auto info = StatInode(ino);
+      if (!info.ok()) {
+        if (info.status().IsNotFound()) continue;
+        return info.status();
+      }
+      S3XFS_RETURN_IF_ERROR(ResolveEtag(*info));
+      if (!info->etag.empty()) ++done;
+    }
+  }
+  return done;
 }
 
 Result<std::unique_ptr<ObjectReader>> ObjectStoreImpl::OpenReader(const std::string& bucket,
@@ -607,6 +659,7 @@ Result<ObjectInfo> ObjectStoreImpl::Copy(const std::string& src_bucket, const st
     out.ino = ino;
     return Status::OK();
   }));
+  S3XFS_RETURN_IF_ERROR(ResolveEtag(out));  // a copy of a pending ETag is pending too
   out.bucket = dst_bucket;
   out.key = dst_key;
   return out;
@@ -684,6 +737,7 @@ Result<ListResult> ObjectStoreImpl::List(const std::string& bucket, const ListOp
       batch = reseek ? std::min<size_t>(max_batch, 32) : std::min(max_batch, batch * 2);
     }
   }));
+  for (ObjectInfo& i : res.objects) S3XFS_RETURN_IF_ERROR(ResolveEtag(i));
   if (res.truncated) {
     res.next_marker = !res.common_prefixes.empty() &&
                               (res.objects.empty() || res.common_prefixes.back() > res.objects.back().key)

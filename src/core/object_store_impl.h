@@ -213,6 +213,10 @@ class ObjectStoreImpl final : public ObjectStore {
   GcRun LastGc() override;
   Result<FsckReport> Fsck(bool repair, const FsckProgress& progress) override;
   Status SyncLedger() override { return ledger_->Sync(); }
+  Result<uint64_t> ComputePendingEtags(size_t limit) override;
+  // Fills i.etag when it is pending (a file committed out of order by the mount): the MD5 of
+  // the version's content, recorded in the ledger while the inode is still at that version.
+  Status ResolveEtag(ObjectInfo& i);
   BlockStore* blocks() override { return blocks_; }
   Result<RemoteStatus> RemoteState() override;
   Result<StoredBlocks> CountStoredBlocks() override;

@@ -425,6 +425,7 @@ Result<SnapshotInfo> ObjectStoreImpl::Snapshot(const std::string& bucket,
   std::map<size_t, size_t> other_index;
   for (size_t n = 0; n < items.size(); ++n) {
     Item& it = items[n];
+    S3XFS_RETURN_IF_ERROR(ResolveEtag(it.info));  // the manifest records every file's ETag
     const ObjectInfo& oi = it.info;
     const bool is_dir = oi.kind == InodeKind::kDirectory;
     const bool has_content = oi.kind == InodeKind::kFile || (is_dir && oi.size > 0);

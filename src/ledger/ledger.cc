@@ -177,6 +177,21 @@ class TxnImpl final : public LedgerTxn {
     s->Bind(1, now_ns).Bind(2, now_ns).Bind(3, static_cast<int64_t>(ino));
     return s->Exec();
   }
+  Result<bool> SetPendingEtag(InodeId ino, uint64_t generation, const std::string& etag) override {
+    PREP(s, "UPDATE inodes SET etag = ? WHERE ino = ? AND generation = ? AND kind = 1 AND etag = ''");
+    s->Bind(1, etag).Bind(2, static_cast<int64_t>(ino)).Bind(3, static_cast<int64_t>(generation));
+    S3XFS_RETURN_IF_ERROR(s->Exec());
+    return db_->changes() > 0;
+  }
+  Result<std::vector<InodeId>> PendingEtags(InodeId after, size_t limit) override {
+    PREP(s, "SELECT ino FROM inodes WHERE kind = 1 AND etag = '' AND nlink > 0 AND ino > ? "
+            "ORDER BY ino LIMIT ?");
+    s->Bind(1, static_cast<int64_t>(after)).Bind(2, static_cast<int64_t>(limit));
+    std::vector<InodeId> out;
+    while (s->Step()) out.push_back(static_cast<InodeId>(s->Int(0)));
+    S3XFS_RETURN_IF_ERROR(s->status());
+    return out;
+  }
   Status DeleteInode(InodeId ino) override {
     if (track_pins_) {
       S3XFS_ASSIGN_OR_RETURN(Bytes before, CountedRoot(ino));

@@ -128,6 +128,10 @@ CREATE TABLE remote_pins(
 CREATE INDEX remote_pins_work ON remote_pins(queued_ns) WHERE (refs > 0) != (pinned != 0);
 CREATE INDEX remote_pins_replaces ON remote_pins(replaces) WHERE replaces IS NOT NULL;
 )sql",
+      // 4: files whose ETag is still to be computed (written through the mount out of order).
+      R"sql(
+CREATE INDEX inodes_etag_pending ON inodes(ino) WHERE kind = 1 AND etag = '';
+)sql",
   };
   return m;
 }

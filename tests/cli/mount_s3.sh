@@ -67,6 +67,19 @@ step "xattrs set in the mount are S3 metadata"
 setfattr -n user.color -v blue "$mnt/shared/one"
 s3 -I "$url/shared/one" | tr -d '\r' | grep -qi '^x-amz-meta-color: blue$' || fail "x-amz-meta-color missing"
 
+step "a file changed in place in the mount (ETag left pending) has its MD5 ETag over S3"
+head -c 3000000 /dev/urandom > "$tmp/inplace"
+cp "$tmp/inplace" "$mnt/shared/inplace"
+printf 'patched' | dd of="$tmp/inplace" bs=1 seek=1000000 conv=notrunc status=none
+printf 'patched' | dd of="$mnt/shared/inplace" bs=1 seek=1000000 conv=notrunc,fsync status=none
+want=$(md5sum < "$tmp/inplace" | cut -d' ' -f1)
+etag=$(s3 -I "$url/shared/inplace" | tr -d '\r' | sed -n 's/^[Ee][Tt]ag: "\(.*\)"/\1/p')
+[ "$etag" = "$want" ] || fail "HEAD ETag '$etag' is not the MD5 $want"
+s3 "$url/shared?list-type=2&prefix=inplace" | grep -q "<ETag>&quot;$want&quot;</ETag>\|<ETag>\"$want\"</ETag>" \
+  || fail "ListObjectsV2 does not give the MD5 ETag"
+s3 "$url/shared/inplace" -o "$tmp/inplace.s3"
+cmp "$tmp/inplace" "$tmp/inplace.s3" || fail "GET after the in-place change differs"
+
 step "a bucket made over S3 appears at the mount root at once"
 ls "$mnt/viaS3" 2>/dev/null && fail "bucket exists too early"
 [ "$(code -X PUT "$url/vias3")" = 200 ] || fail "CreateBucket"

@@ -491,6 +491,61 @@ TEST_P(FileSystemTest, SetAttrChangesOnlyWhatIsAsked) {
   ExpectFsckClean();
 }
 
+// A write out of order (a database page, an append to an existing file) leaves the ETag
+// pending instead of reading the whole file again at each fsync. S3 never sees it pending:
+// Head, List and Copy compute it from the content and record it for that version, and the
+// background pass computes those of files nobody has open.
+TEST_P(FileSystemTest, OutOfOrderWritesLeaveTheEtagPendingUntilAsked) {
+  Bytes data = testing::ChaCha("pending", 3 * kChunk + 777);
+  auto [fh, ino] = NewFile("db");
+  ASSERT_TRUE(fs_->Write(fh, 0, data).ok());
+  ASSERT_TRUE(fs_->Fsync(fh).ok());
+  // In order through the pipeline: known at once (without it every ETag waits to be asked).
+  EXPECT_EQ(store_->StatInode(ino)->etag, GetParam() ? testing::Md5Hex(data) : "");
+  // A page in the middle, fsynced with the file still open.
+  Bytes page = testing::ChaCha("page", 4096);
+  std::copy(page.begin(), page.end(), data.begin() + kChunk + 100);
+  ASSERT_TRUE(fs_->Write(fh, kChunk + 100, page).ok());
+  ASSERT_TRUE(fs_->Fsync(fh).ok());
+  EXPECT_EQ(store_->StatInode(ino)->etag, "");
+  // Open files are left to their next commit.
+  auto n = store_->ComputePendingEtags(100);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 0u);
+  EXPECT_EQ(store_->StatInode(ino)->etag, "");
+  // S3 asks: computed, recorded, the same answer everywhere.
+  auto h = store_->Head("bkt", "db");
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ(h->etag, testing::Md5Hex(data));
+  EXPECT_EQ(store_->StatInode(ino)->etag, testing::Md5Hex(data));
+  // Another change; List and Copy answer with the new content's MD5.
+  ASSERT_TRUE(fs_->Write(fh, 5, AsBytes("xyz")).ok());
+  std::copy_n(AsBytes("xyz").begin(), 3, data.begin() + 5);
+  ASSERT_TRUE(fs_->Release(fh).ok());
+  EXPECT_EQ(store_->StatInode(ino)->etag, "");
+  auto l = store_->List("bkt", ListOptions{});
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  ASSERT_EQ(l->objects.size(), 1u);
+  EXPECT_EQ(l->objects[0].etag, testing::Md5Hex(data));
+  auto fh2 = fs_->Open(ino, false);
+  ASSERT_TRUE(fh2.ok());
+  ASSERT_TRUE(fs_->Write(*fh2, 2 * kChunk, AsBytes("again")).ok());
+  std::copy_n(AsBytes("again").begin(), 5, data.begin() + 2 * kChunk);
+  ASSERT_TRUE(fs_->Release(*fh2).ok());
+  auto c = store_->Copy("bkt", "db", "bkt", "copy", CopyOptions{});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->etag, testing::Md5Hex(data));
+  ExpectCommitted("copy", data);
+  // Closed: the background pass computes it (the source's pending ETag too).
+  n = store_->ComputePendingEtags(100);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 1u);
+  EXPECT_EQ(store_->StatInode(ino)->etag, testing::Md5Hex(data));
+  EXPECT_EQ(*store_->ComputePendingEtags(100), 0u);
+  ExpectCommitted("db", data);
+  ExpectFsckClean();
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, FileSystemTest, ::testing::Values(true, false),
                          [](const auto& p) { return p.param ? "Pipeline" : "CacheFile"; });
 

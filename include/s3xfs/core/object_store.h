@@ -417,6 +417,13 @@ class ObjectStore {
   // its pin) or `timeout` passed; Timeout with what is left.
   virtual Status WaitUploaded(std::chrono::milliseconds timeout) = 0;
   virtual const DagOptions& dag_options() const = 0;
+  // A file written out of order through the mount is committed with its ETag pending (empty in
+  // the ledger): its MD5 would need every byte read again at each flush, which makes an fsync
+  // cost the whole file. Head, OpenReader, List, Copy and Snapshot compute a pending ETag
+  // before they answer (reading the content once) and record it for that version. This computes
+  // up to `limit` of them for files nobody has open (the daemon runs it after each GC pass) and
+  // returns how many it recorded.
+  virtual Result<uint64_t> ComputePendingEtags(size_t limit) = 0;
 };
 
 // ---- the snapshot index (a text file: "TREE MANIFEST CREATED_NS BUCKET" per line) ----

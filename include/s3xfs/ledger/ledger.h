@@ -24,7 +24,7 @@
 
 namespace s3xfs {
 
-constexpr int kLedgerSchemaVersion = 3;
+constexpr int kLedgerSchemaVersion = 4;
 
 // One directory entry: a full S3 key and its place in the mount.
 struct Dentry {
@@ -111,6 +111,13 @@ class LedgerTxn {
   virtual Status SetInodeAttrs(InodeId ino, const PosixAttrs& attrs) = 0;
   // mtime = ctime = now_ns (a directory whose entries changed).
   virtual Status TouchInode(InodeId ino, int64_t now_ns) = 0;
+  // Records the ETag of a file whose ETag is pending (empty: written out of order through the
+  // mount), only while the inode is still at `generation` with the ETag pending. False when it
+  // was not (changed since, deleted, or already set).
+  virtual Result<bool> SetPendingEtag(InodeId ino, uint64_t generation, const std::string& etag) = 0;
+  // Up to `limit` linked files whose ETag is pending, in inode order after `after` (unlinked
+  // inodes hold blocks for writers, parts and pins: no one asks for their ETag).
+  virtual Result<std::vector<InodeId>> PendingEtags(InodeId after, size_t limit) = 0;
   virtual Status DeleteInode(InodeId ino) = 0;
   // Inodes with nlink == 0 that still hold block references (crash leftovers, parts).
   virtual Result<std::vector<InodeId>> UnlinkedInodes() = 0;
