@@ -347,6 +347,10 @@ Result<std::unique_ptr<ObjectWriter>> ObjectStoreImpl::NewWriter(const std::stri
 }
 
 Result<ObjectInfo> ObjectStoreImpl::CommitContent(const CommitTarget& target, BuiltContent&& c) {
+  // If-Match compares the current ETag, which may still be pending (computed outside the
+  // transaction: Head records it).
+  if (target.kind != CommitTarget::kPart && target.options.if_match)
+    (void)Head(target.bucket, target.key);
   ObjectInfo out;
   Status st = ledger_->Write([&](LedgerTxn& t) -> Status {
     if (target.kind == CommitTarget::kPart) {
@@ -597,6 +601,7 @@ Result<ObjectInfo> ObjectStoreImpl::Copy(const std::string& src_bucket, const st
                                          const std::string& dst_bucket, const std::string& dst_key,
                                          const CopyOptions& options) {
   S3XFS_RETURN_IF_ERROR(CheckKey(dst_key));
+  if (options.if_match) (void)Head(src_bucket, src_key);  // a pending ETag computed first
   ObjectInfo out;
   S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
     S3XFS_RETURN_IF_ERROR(NeedBucket(t, src_bucket).status());

@@ -532,11 +532,33 @@ TEST_P(FileSystemTest, OutOfOrderWritesLeaveTheEtagPendingUntilAsked) {
   ASSERT_TRUE(fs_->Write(*fh2, 2 * kChunk, AsBytes("again")).ok());
   std::copy_n(AsBytes("again").begin(), 5, data.begin() + 2 * kChunk);
   ASSERT_TRUE(fs_->Release(*fh2).ok());
-  auto c = store_->Copy("bkt", "db", "bkt", "copy", CopyOptions{});
+  CopyOptions co;
+  co.if_match = testing::Md5Hex(data);  // compared with the pending ETag, once computed
+  auto c = store_->Copy("bkt", "db", "bkt", "copy", co);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->etag, testing::Md5Hex(data));
   ExpectCommitted("copy", data);
-  // Closed: the background pass computes it (the source's pending ETag too).
+  // A conditional PUT over a pending ETag.
+  fh2 = fs_->Open(ino, false);
+  ASSERT_TRUE(fh2.ok());
+  ASSERT_TRUE(fs_->Write(*fh2, 7, AsBytes("more")).ok());
+  std::copy_n(AsBytes("more").begin(), 4, data.begin() + 7);
+  ASSERT_TRUE(fs_->Release(*fh2).ok());
+  EXPECT_EQ(store_->StatInode(ino)->etag, "");
+  PutOptions po;
+  po.if_match = testing::Md5Hex(data);
+  auto wrong = store_->Put("bkt", "db", AsBytes("new"), [] { PutOptions p; p.if_match = "0123"; return p; }());
+  EXPECT_EQ(wrong.status().reason(), Status::Reason::kPreconditionFailed);
+  auto replaced = store_->Put("bkt", "db", data, po);  // the same bytes again, conditionally
+  ASSERT_TRUE(replaced.ok()) << replaced.status().ToString();
+  EXPECT_EQ(replaced->etag, testing::Md5Hex(data));
+  // Closed and pending again: the background pass computes it.
+  fh2 = fs_->Open(replaced->ino, false);
+  ASSERT_TRUE(fs_->Write(*fh2, 9, AsBytes("bg")).ok());
+  std::copy_n(AsBytes("bg").begin(), 2, data.begin() + 9);
+  ASSERT_TRUE(fs_->Release(*fh2).ok());
+  ino = replaced->ino;
+  EXPECT_EQ(store_->StatInode(ino)->etag, "");
   n = store_->ComputePendingEtags(100);
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(*n, 1u);
