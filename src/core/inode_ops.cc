@@ -204,8 +204,7 @@ Result<ObjectInfo> ObjectStoreImpl::CreateFile(InodeId parent, const std::string
       prefix = d->key;
     }
     const std::string key = prefix + name;
-    if (key.size() > 1024)
-      return Status::InvalidArgument("object keys must be 1 to 1024 bytes").With(Status::Reason::kInvalidKey);
+    S3XFS_RETURN_IF_ERROR(CheckKey(key));
     S3XFS_ASSIGN_OR_RETURN(auto clash, t.LookupChild(parent, name));
     S3XFS_ASSIGN_OR_RETURN(auto existing, t.Lookup(bucket, key));
     if (clash || (existing && !existing->implicit))

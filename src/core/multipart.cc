@@ -16,8 +16,7 @@ Status NoSuchUpload(const std::string& id) {
 
 Result<std::string> ObjectStoreImpl::CreateMultipart(const std::string& bucket,
                                                      const std::string& key, PutOptions options) {
-  if (key.empty() || key.size() > 1024)
-    return Status::InvalidArgument("object keys must be 1 to 1024 bytes").With(Reason::kInvalidKey);
+  S3XFS_RETURN_IF_ERROR(CheckKey(key));
   std::string id = NewUploadId();
   S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) -> Status {
     S3XFS_RETURN_IF_ERROR(NeedBucket(t, bucket).status());

@@ -46,8 +46,10 @@ class ReaderImpl final : public ObjectReader {
 }  // namespace
 
 Status CheckKey(const std::string& key) {
-  if (key.empty() || key.size() > 1024)
-    return Status::InvalidArgument("object keys must be 1 to 1024 bytes").With(Reason::kInvalidKey);
+  if (key.empty()) return Status::InvalidArgument("empty object key").With(Reason::kInvalidKey);
+  if (key.size() > kMaxKeyBytes)
+    return Status::InvalidArgument("object keys are at most " + std::to_string(kMaxKeyBytes) +
+                                   " bytes").With(Reason::kKeyTooLong);
   if (key.find('\0') != std::string::npos)
     return Status::InvalidArgument("object keys cannot contain NUL").With(Reason::kInvalidKey);
   return Status::OK();

@@ -17,7 +17,13 @@ namespace s3xfs {
 
 class ObjectStoreImpl;
 
-// S3 key rules shared by every operation: 1 to 1024 bytes, no NUL (InvalidArgument).
+// The longest key the core stores. The S3 listener refuses keys over 1024 bytes (as S3 does,
+// KeyTooLongError), but paths in the mount may be as long as PATH_MAX (4096) below any
+// directory of a bucket, so keys made there go up to this.
+constexpr size_t kMaxKeyBytes = 16384;
+
+// Key rules shared by every operation: not empty, no NUL (InvalidArgument, Reason kInvalidKey),
+// at most kMaxKeyBytes (InvalidArgument, Reason kKeyTooLong: ENAMETOOLONG in the mount).
 Status CheckKey(const std::string& key);
 
 // Which blocks writers are putting right now, so GC never deletes a block between a writer's

@@ -48,6 +48,7 @@ int ErrnoOf(const Status& s) {
     case Reason::kNotPermitted: return EPERM;
     case Reason::kInvalidBucketName:
     case Reason::kInvalidKey: return EINVAL;
+    case Reason::kKeyTooLong: return ENAMETOOLONG;
     default: break;
   }
   switch (s.code()) {

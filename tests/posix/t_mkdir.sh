@@ -110,6 +110,26 @@ c_enametoolong() {
 }
 tcase enametoolong "mkdir of a 256-byte name is ENAMETOOLONG, a 255-byte name works"
 
+c_path_max() {
+  # A relative path of PATH_MAX - 1 bytes (4095) made of 127-byte components, as pjdfstest's
+  # */03.t builds it: every call on it works; a path of PATH_MAX bytes is ENAMETOOLONG.
+  local p="" c i
+  for i in $(seq 1 32); do
+    c=$(mkname 127 "$(printf "\\x$(printf %x $((96 + (i % 26) + 1)))")")
+    p+="${p:+/}$c"
+  done
+  p=${p:0:4095}
+  mkdir -p -- "$(dirname "$p")" || fail "mkdir -p of the parents of a 4095-byte path"
+  expect OK mkdir "$p" 0755
+  is_stat type "$p" dir
+  expect OK rmdir "$p"
+  expect OK open "$p" "O_WRONLY|O_CREAT"
+  is_stat type "$p" reg
+  expect OK unlink "$p"
+  expect ENAMETOOLONG mkdir "${p}x"
+}
+tcase path_max "a 4095-byte relative path works for mkdir, open and unlink; 4096 bytes is ENAMETOOLONG"
+
 c_nobody_owner() {
   nbdir p 0755
   expect_nobody OK mkdir p/d 0777
