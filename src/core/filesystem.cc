@@ -444,7 +444,15 @@ Result<ObjectInfo> FileSystem::Link(InodeId ino, InodeId new_parent, const std::
   return l;
 }
 
+namespace {
+Status FileTooLarge() {
+  return Status::InvalidArgument("files are at most " + std::to_string(kMaxFileSize) + " bytes")
+      .With(Reason::kEntityTooLarge);
+}
+}  // namespace
+
 Result<ObjectInfo> FileSystem::SetAttr(InodeId ino, const SetAttrRequest& r) {
+  if (r.size && *r.size > kMaxFileSize) return FileTooLarge();
   if (r.size) {
     S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, store_->StatInode(ino));
     if (i.kind == InodeKind::kDirectory) return Status::InvalidArgument("is a directory").With(Reason::kIsDirectory);
@@ -685,7 +693,17 @@ void FileSystem::AbandonDroppedLocked(OpenFile& f) {
 
 Status FileSystem::TruncateLocked(OpenFile& f, uint64_t size) {
   S3XFS_RETURN_IF_ERROR(LoadLocked(f));
-  if (size == f.size) return Status::OK();
+  if (size == f.size) {
+    // Nothing to cut, but the file counts as modified (as on ext4: `truncate -s SAME`, O_TRUNC
+    // of an empty file): its times move, without a new version of the content.
+    const int64_t now = Now();
+    if (f.changed) {
+      f.mtime_ns = now;  // committed with the pending writes
+      return Status::OK();
+    }
+    return store_->UpdateAttrs(f.ino, [&](PosixAttrs& a) { a.mtime_ns = a.ctime_ns = now; },
+                               Durability::kRelaxed).status();
+  }
   Publish publish(this, f);
   if (size < f.size) {
     uint64_t keep = (size + chunk_ - 1) / chunk_;
@@ -845,6 +863,7 @@ Status FileSystem::Write(uint64_t fh, uint64_t offset, ByteView data) {
 
 Status FileSystem::WriteTo(const std::shared_ptr<OpenFile>& self, uint64_t offset, ByteView data) {
   OpenFile* f = self.get();
+  if (offset > kMaxFileSize || data.size() > kMaxFileSize - offset) return FileTooLarge();
   // Wait for room in the pipeline before taking the file's lock (readers of the file need it).
   if (pipeline_ && !data.empty()) pipeline_->Reserve(data.size());
   std::lock_guard<std::mutex> l(f->mu);

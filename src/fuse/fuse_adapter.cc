@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -49,6 +50,7 @@ int ErrnoOf(const Status& s) {
     case Reason::kInvalidBucketName:
     case Reason::kInvalidKey: return EINVAL;
     case Reason::kKeyTooLong: return ENAMETOOLONG;
+    case Reason::kEntityTooLarge: return EFBIG;
     default: break;
   }
   switch (s.code()) {
@@ -297,7 +299,13 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   if (to_set & FUSE_SET_ATTR_UID) r.uid = attr->st_uid;
   if (to_set & FUSE_SET_ATTR_GID) r.gid = attr->st_gid;
   if (to_set & FUSE_SET_ATTR_SIZE) r.size = static_cast<uint64_t>(attr->st_size);
-  auto ns = [](const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; };
+  // Times are kept as int64 nanoseconds (years 1678 to 2262): later or earlier ones are
+  // clamped, as ext4 clamps to its own range, never wrapped.
+  auto ns = [](const timespec& t) {
+    constexpr int64_t kMaxSec = INT64_MAX / 1000000000 - 1;
+    const int64_t sec = std::clamp<int64_t>(t.tv_sec, -kMaxSec, kMaxSec);
+    return sec * 1000000000 + t.tv_nsec;
+  };
   const int64_t now = NowNs();  // one clock reading: "now" times and ctime agree exactly
   if (to_set & FUSE_SET_ATTR_ATIME_NOW) r.atime_ns = now;
   else if (to_set & FUSE_SET_ATTR_ATIME) r.atime_ns = ns(attr->st_atim);

@@ -138,6 +138,21 @@ c_open_trunc() {
 }
 tcase open_trunc "open with O_TRUNC of a non-empty file updates mtime and ctime"
 
+c_same_size_truncate() {
+  mkfile f "0123456789"
+  mkfile e ""
+  mark f e
+  tdelay
+  expect OK truncate f 10
+  mtime_updated f "truncate to the same size"
+  ctime_updated f "truncate to the same size"
+  expect OK open e "O_WRONLY|O_TRUNC"
+  mtime_updated e "open O_TRUNC of an empty file"
+  ctime_updated e "open O_TRUNC of an empty file"
+  is_content f "0123456789"
+}
+tcase same_size_truncate "truncate to the same size and O_TRUNC of an empty file update mtime and ctime (as ext4)"
+
 c_rename_parents() {
   mkdir d1 d2
   mkfile d1/f

@@ -37,6 +37,17 @@ c_same_size() {
 }
 tcase same_size "truncate to the current size changes nothing"
 
+c_efbig() {
+  # pjdfstest truncate/12.t and ftruncate/12.t: a huge length is EFBIG (or works); it must not
+  # hang or wrap. The mount holds files up to 1 TiB.
+  mkfile f "data"
+  expect EFBIG truncate f 999999999999999
+  expect EFBIG ftruncate f 999999999999999
+  is_stat size f 4
+  is_content f data
+}
+tcase efbig "truncate and ftruncate to 999999999999999 bytes are EFBIG and change nothing"
+
 c_shrink_grow() {
   mkfile f "abcdefgh"
   expect OK truncate f 2

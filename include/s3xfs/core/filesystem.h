@@ -93,6 +93,11 @@ struct ReadBuffer {
   }
 };
 
+// The largest file the mount holds (1 TiB): a truncate or a write past it is EFBIG (Reason
+// kEntityTooLarge). Every 256 KiB of a file, holes included, is a leaf of its DAG and a ledger
+// row, so a commit costs about 4 us per chunk: 20 s for a whole TiB.
+constexpr uint64_t kMaxFileSize = uint64_t{1} << 40;
+
 struct SetAttrRequest {
   std::optional<uint32_t> mode;  // permission bits
   std::optional<uint32_t> uid, gid;
