@@ -2,7 +2,8 @@
 # Mount benchmarks: each job runs on the s3xfs mount and on a directory of the local disk that
 # holds the data/cache directory, in the same run, and prints the ratio mount/local.
 #   seq write 1 GiB, seq read 1 GiB (targets >= 0.7), 4 KiB random read of a cached file,
-#   create/stat/unlink of N small files (target >= 0.3), ls -f of a big directory (< 3 s).
+#   create/stat/unlink of N small files (target >= 0.3), ls -f of a big directory (< 3 s), and
+#   the fsync of a 4 KiB write into a 256 MiB file (a database page).
 # After the small-file job it prints the FUSE requests the kernel sent per file and the round
 # trip of the cheapest request (statfs): their product bounds the small-file rate of any FUSE
 # daemon on the machine, whatever it does per request.
@@ -67,6 +68,28 @@ job "seq write $SIZE (KiB/s)" ">= 0.7" 1 seq_write
 job "seq read $SIZE (KiB/s)" ">= 0.7" 1 seq_read
 job "4k random read, cached (KiB/s)" "-" 0 rand_read
 rm -f "$M"/j.* "$local_dir"/j.*
+
+# A database-like update: 4 KiB written at a random offset of a 256 MiB file, then fsync; the
+# median of 20, in microseconds (lower is better: the ratio here is local/mount).
+page_fsync() {
+  python3 - "$1/pf.bin" <<'PY'
+import os, random, sys, time
+p = sys.argv[1]
+with open(p, "wb") as f:
+    for i in range(256): f.write(os.urandom(1 << 20))
+fd = os.open(p, os.O_RDWR); ts = []
+for i in range(20):
+    os.pwrite(fd, os.urandom(4096), random.randrange(0, 256 << 20, 4096))
+    t = time.perf_counter(); os.fsync(fd); ts.append(time.perf_counter() - t)
+os.close(fd); os.unlink(p)
+print("%.0f" % (sorted(ts)[10] * 1e6))
+PY
+}
+ms=""; ls=""
+for i in $(seq 1 "$REPEAT"); do ms+=" $(page_fsync "$M")"; ls+=" $(page_fsync "$local_dir")"; done
+pm=$(echo "$ms" | median); pl=$(echo "$ls" | median)
+printf "%-34s %12s %12s   ratio %s (local/mount; before the pending ETag: ~0.001)\n" \
+  "4k write+fsync in 256 MiB (us)" "$pm" "$pl" "$(ratio "$pl" "$pm")"
 
 small() {  # dir -> files per second for create+stat+unlink
   local d=$1/small start end
