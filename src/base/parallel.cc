@@ -1,6 +1,35 @@
 #include "s3xfs/base/parallel.h"
 
+#include <algorithm>
+#include <system_error>
+
 namespace s3xfs {
+
+Status RunEach(size_t n, size_t width, const std::function<Status(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  Status first;
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
+      Status st = fn(i);
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> l(mu);
+        if (first.ok()) first = std::move(st);
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < std::min(n, width); ++t) {
+    try {
+      threads.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // no more threads: the ones running (and this one) do the rest
+    }
+  }
+  work();
+  for (std::thread& t : threads) t.join();
+  return first;
+}
 
 ParallelFor::ParallelFor(unsigned threads) {
   for (unsigned i = 1; i < threads; ++i) threads_.emplace_back([this] { Worker(); });

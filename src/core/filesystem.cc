@@ -392,6 +392,7 @@ Status FileSystem::RemoveDir(InodeId parent, const std::string& name) {
   ListOptions lo;
   lo.prefix = c.key;
   lo.max_keys = 2;
+  lo.etags = false;
   S3XFS_ASSIGN_OR_RETURN(ListResult under, store_->List(c.bucket, lo));
   bool s3_only_entries = false;
   for (const auto& o : under.objects) s3_only_entries |= o.key != c.key;
@@ -699,6 +700,7 @@ Status FileSystem::TruncateLocked(OpenFile& f, uint64_t size) {
     const int64_t now = Now();
     if (f.changed) {
       f.mtime_ns = now;  // committed with the pending writes
+      f.version++;       // (a background commit running does not take them as committed)
       return Status::OK();
     }
     return store_->UpdateAttrs(f.ino, [&](PosixAttrs& a) { a.mtime_ns = a.ctime_ns = now; },

@@ -234,7 +234,8 @@ Result<FsckReport> ObjectStoreImpl::Fsck(bool repair, const FsckProgress& progre
   return rep;
 }
 
-// Pending ETags computed per background pass (each reads one file's content once).
+// Pending ETags computed per background pass (each reads one file's content once; the pass
+// also stops after kEtagBytesPerPass bytes).
 constexpr size_t kEtagsPerPass = 256;
 
 void ObjectStoreImpl::StartGcThread() {
@@ -253,6 +254,7 @@ void ObjectStoreImpl::StartGcThread() {
 }
 
 ObjectStoreImpl::~ObjectStoreImpl() {
+  stopping_ = true;  // a background ETag pass stops at its next block
   {
     std::lock_guard lock(gc_thread_mu_);
     gc_thread_stop_ = true;

@@ -7,6 +7,7 @@
 
 #include "keys.h"
 #include "object_store_impl.h"
+#include "s3xfs/base/log.h"
 #include "s3xfs/cas/dag_reader.h"
 #include "s3xfs/core/write_pipeline.h"
 
@@ -31,6 +32,7 @@ class ReaderImpl final : public ObjectReader {
   }
   ~ReaderImpl() override { store_->ReaderClosed(info_.ino); }
   const ObjectInfo& info() const override { return info_; }
+  ObjectInfo& mutable_info() { return info_; }
   Status Read(uint64_t offset, uint64_t length,
               const std::function<Status(ByteView)>& sink) override {
     if (info_.cid.empty() || offset >= info_.size) return Status::OK();
@@ -328,7 +330,7 @@ Status ObjectStoreImpl::CheckPreconditions(LedgerTxn& t, const std::string& buck
   if (o.if_match) {
     if (!exists) return NoSuchKey(bucket, key);
     S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, t.GetInode(d->ino));
-    if (i.etag != *o.if_match)
+    if (i.etag.empty() || i.etag != *o.if_match)  // still pending: changed since it was computed
       return Status::InvalidArgument("ETag of " + key + " does not match If-Match").With(Reason::kPreconditionFailed);
   }
   return Status::OK();
@@ -430,6 +432,15 @@ void ObjectStoreImpl::Abandon(const std::vector<BlockUse>& leaves,
 }
 
 Result<ObjectInfo> ObjectStoreImpl::Head(const std::string& bucket, const std::string& key) {
+  for (int attempt = 0;; ++attempt) {
+    S3XFS_ASSIGN_OR_RETURN(ObjectInfo out, HeadRaw(bucket, key));
+    Status st = ResolveEtag(out);
+    if (st.ok()) return out;
+    if (!st.IsUnavailable() || attempt == 3) return st;  // replaced meanwhile: look again
+  }
+}
+
+Result<ObjectInfo> ObjectStoreImpl::HeadRaw(const std::string& bucket, const std::string& key) {
   ObjectInfo out;
   S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
     S3XFS_RETURN_IF_ERROR(NeedBucket(t, bucket).status());
@@ -438,7 +449,6 @@ Result<ObjectInfo> ObjectStoreImpl::Head(const std::string& bucket, const std::s
     S3XFS_ASSIGN_OR_RETURN(out, t.GetInode(d->ino));
     return Status::OK();
   }));
-  S3XFS_RETURN_IF_ERROR(ResolveEtag(out));
   out.bucket = bucket;
   out.key = key;
   return out;
@@ -448,16 +458,27 @@ Status ObjectStoreImpl::ResolveEtag(ObjectInfo& i) {
   if (i.kind != InodeKind::kFile || !i.etag.empty()) return Status::OK();
   std::string etag;
   {
-    // Registered like a reader: an overwrite meanwhile defers freeing this version's blocks.
+    // Registered like a reader: an overwrite from now on defers freeing this version's blocks.
+    // One before the registration may have freed them (after the GC grace): then the read
+    // fails and, the version being gone, the caller is told to look again.
     ReaderImpl reader(this, i);
     EVP_MD_CTX* md5 = EVP_MD_CTX_new();
     EVP_DigestInit_ex(md5, EVP_md5(), nullptr);
     Status st = reader.Read(0, i.size, [&](ByteView b) {
+      if (stopping_.load(std::memory_order_relaxed)) return Status::Unavailable("shutting down");
       EVP_DigestUpdate(md5, b.data(), b.size());
       return Status::OK();
     });
     etag = Md5FinishHex(md5);
-    if (!st.ok()) return st;
+    if (!st.ok()) {
+      auto now = StatInode(i.ino);
+      if (!now.ok() || now->generation != i.generation)
+        return Status::Unavailable("object changed while its ETag was computed; try again");
+      if (st.IsNotFound())  // the object is there; its content is not (not a missing key)
+        return Status::IOError("computing the ETag of inode " + std::to_string(i.ino) + ": " +
+                               st.message());
+      return st;
+    }
   }
   S3XFS_RETURN_IF_ERROR(ledger_->Write([&](LedgerTxn& t) {
     return t.SetPendingEtag(i.ino, i.generation, etag).status();
@@ -466,29 +487,46 @@ Status ObjectStoreImpl::ResolveEtag(ObjectInfo& i) {
   return Status::OK();
 }
 
+// Resumes after the last inode the previous pass looked at (wrapping to the start once), so a
+// file that cannot be read (a missing block: fsck reports it) is passed over, not retried at
+// the head of every pass. Per-file failures are logged; the pass goes on.
 Result<uint64_t> ObjectStoreImpl::ComputePendingEtags(size_t limit) {
-  uint64_t done = 0;
-  InodeId after = 0;
-  while (done < limit) {
+  constexpr uint64_t kBytesPerPass = 8ull << 30;
+  uint64_t done = 0, bytes = 0;
+  bool wrapped = etag_cursor_ == 0;
+  while (done < limit && bytes < kBytesPerPass && !stopping_.load()) {
     std::vector<InodeId> inos;
     S3XFS_RETURN_IF_ERROR(ledger_->Read([&](LedgerTxn& t) -> Status {
-      S3XFS_ASSIGN_OR_RETURN(inos, t.PendingEtags(after, std::min<size_t>(limit - done, 64)));
+      S3XFS_ASSIGN_OR_RETURN(inos, t.PendingEtags(etag_cursor_, std::min<size_t>(limit - done, 64)));
       return Status::OK();
     }));
-    if (inos.empty()) break;
+    if (inos.empty()) {
+      if (wrapped) break;
+      wrapped = true;
+      etag_cursor_ = 0;
+      continue;
+    }
     for (InodeId ino : inos) {
-      after = ino;
+      if (stopping_.load() || bytes >= kBytesPerPass) break;
+      etag_cursor_ = ino;
       {
         std::lock_guard<std::mutex> l(open_mu_);
         if (open_.count(ino)) continue;  // still being written: its next commit changes it again
       }
       auto info = StatInode(ino);
       if (!info.ok()) {
-        if (info.status().IsNotFound()) continue;
-        return info.status();
+        if (!info.status().IsNotFound())
+          S3XFS_LOG(kWarning) << "pending ETag of inode " << ino << ": " << info.status().ToString();
+        continue;
       }
-      S3XFS_RETURN_IF_ERROR(ResolveEtag(*info));
-      if (!info->etag.empty()) ++done;
+      bytes += info->size;
+      Status st = ResolveEtag(*info);
+      if (!st.ok()) {
+        if (!stopping_.load())
+          S3XFS_LOG(kWarning) << "pending ETag of inode " << ino << ": " << st.ToString();
+        continue;
+      }
+      ++done;
     }
   }
   return done;
@@ -499,7 +537,7 @@ Result<std::unique_ptr<ObjectReader>> ObjectStoreImpl::OpenReader(const std::str
   // Register the reader, then check the key still names the same version: an overwrite and GC
   // between the lookup and the registration must not take the version away from the reader.
   for (int attempt = 0; attempt < 16; ++attempt) {
-    S3XFS_ASSIGN_OR_RETURN(ObjectInfo info, Head(bucket, key));
+    S3XFS_ASSIGN_OR_RETURN(ObjectInfo info, HeadRaw(bucket, key));
     if (info.kind != InodeKind::kFile && info.kind != InodeKind::kDirectory)
       return Status::InvalidArgument(key + " is not a regular object");
     auto reader = std::make_unique<ReaderImpl>(this, info);
@@ -514,7 +552,11 @@ Result<std::unique_ptr<ObjectReader>> ObjectStoreImpl::OpenReader(const std::str
       current = now.ok() && now->generation == info.generation;
       return Status::OK();
     }, Durability::kRelaxed));
-    if (current) return std::unique_ptr<ObjectReader>(std::move(reader));
+    if (!current) continue;
+    // The version is held by the reader now: a pending ETag is computed from it (a file that
+    // keeps changing is still read, at the version just registered).
+    S3XFS_RETURN_IF_ERROR(ResolveEtag(reader->mutable_info()));
+    return std::unique_ptr<ObjectReader>(std::move(reader));
   }
   return Status::Unavailable("object " + key + " keeps changing; try again");
 }
@@ -611,7 +653,7 @@ Result<ObjectInfo> ObjectStoreImpl::Copy(const std::string& src_bucket, const st
     S3XFS_ASSIGN_OR_RETURN(auto sd, t.Lookup(src_bucket, src_key));
     if (!sd || sd->implicit) return NoSuchKey(src_bucket, src_key);
     S3XFS_ASSIGN_OR_RETURN(ObjectInfo src, t.GetInode(sd->ino));
-    if (options.if_match && *options.if_match != src.etag)
+    if (options.if_match && (src.etag.empty() || *options.if_match != src.etag))
       return Status::InvalidArgument("source ETag does not match").With(Reason::kPreconditionFailed);
     int64_t now = Now();
     if (src_bucket == dst_bucket && src_key == dst_key) {
@@ -666,7 +708,9 @@ Result<ObjectInfo> ObjectStoreImpl::Copy(const std::string& src_bucket, const st
     out.ino = ino;
     return Status::OK();
   }));
-  S3XFS_RETURN_IF_ERROR(ResolveEtag(out));  // a copy of a pending ETag is pending too
+  // A copy of a pending ETag is pending too (committed already: a failure here is not the copy's).
+  if (Status st = ResolveEtag(out); !st.ok())
+    S3XFS_LOG(kWarning) << "ETag of " << dst_bucket << "/" << dst_key << ": " << st.ToString();
   out.bucket = dst_bucket;
   out.key = dst_key;
   return out;
@@ -744,7 +788,13 @@ Result<ListResult> ObjectStoreImpl::List(const std::string& bucket, const ListOp
       batch = reseek ? std::min<size_t>(max_batch, 32) : std::min(max_batch, batch * 2);
     }
   }));
-  for (ObjectInfo& i : res.objects) S3XFS_RETURN_IF_ERROR(ResolveEtag(i));
+  // A file whose content cannot be read keeps an empty ETag here rather than failing the page.
+  if (o.etags) {
+    for (ObjectInfo& i : res.objects) {
+      Status st = ResolveEtag(i);
+      if (!st.ok()) S3XFS_LOG(kWarning) << "ETag of " << bucket << "/" << i.key << ": " << st.ToString();
+    }
+  }
   if (res.truncated) {
     res.next_marker = !res.common_prefixes.empty() &&
                               (res.objects.empty() || res.common_prefixes.back() > res.objects.back().key)

@@ -222,7 +222,10 @@ class ObjectStoreImpl final : public ObjectStore {
   Result<uint64_t> ComputePendingEtags(size_t limit) override;
   // Fills i.etag when it is pending (a file committed out of order by the mount): the MD5 of
   // the version's content, recorded in the ledger while the inode is still at that version.
+  // Unavailable (retry) when the version's blocks went away because it was replaced meanwhile.
   Status ResolveEtag(ObjectInfo& i);
+  // Head without computing a pending ETag.
+  Result<ObjectInfo> HeadRaw(const std::string& bucket, const std::string& key);
   BlockStore* blocks() override { return blocks_; }
   Result<RemoteStatus> RemoteState() override;
   Result<StoredBlocks> CountStoredBlocks() override;
@@ -297,6 +300,8 @@ class ObjectStoreImpl final : public ObjectStore {
   std::mutex gc_thread_mu_;
   std::condition_variable gc_thread_cv_;
   bool gc_thread_stop_ = false;                     // GUARDED_BY(gc_thread_mu_)
+  std::atomic<bool> stopping_{false};               // set first by the destructor
+  InodeId etag_cursor_ = 0;                         // ComputePendingEtags resumes after it (GC thread)
   std::thread gc_thread_;
   std::unique_ptr<RemoteSync> remote_;  // set when options.remote
 

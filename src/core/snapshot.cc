@@ -12,6 +12,7 @@
 
 #include "keys.h"
 #include "object_store_impl.h"
+#include "s3xfs/base/log.h"
 #include "s3xfs/base/json.h"
 #include "s3xfs/cas/dag_reader.h"
 #include "s3xfs/cas/dagpb.h"
@@ -421,11 +422,22 @@ Result<SnapshotInfo> ObjectStoreImpl::Snapshot(const std::string& bucket,
     if (o.progress && (done % 1024 == 0 || done == total)) o.progress(done, total);
   };
   TreeNode tree;
+  std::map<InodeId, std::string> etags;  // pending ETags computed here, by inode
   std::vector<size_t> other;  // items kept under "other" (not representable in the tree)
   std::map<size_t, size_t> other_index;
   for (size_t n = 0; n < items.size(); ++n) {
     Item& it = items[n];
-    S3XFS_RETURN_IF_ERROR(ResolveEtag(it.info));  // the manifest records every file's ETag
+    // The manifest records every file's ETag; a pending one is computed here (once per inode:
+    // hard links share it). One that cannot be computed stays empty: restore computes it.
+    if (it.info.kind == InodeKind::kFile && it.info.etag.empty()) {
+      if (auto e = etags.find(it.info.ino); e != etags.end()) {
+        it.info.etag = e->second;
+      } else if (Status st = ResolveEtag(it.info); st.ok()) {
+        etags[it.info.ino] = it.info.etag;
+      } else {
+        S3XFS_LOG(kWarning) << "snapshot of " << bucket << ": ETag of " << it.rel << ": " << st.ToString();
+      }
+    }
     const ObjectInfo& oi = it.info;
     const bool is_dir = oi.kind == InodeKind::kDirectory;
     const bool has_content = oi.kind == InodeKind::kFile || (is_dir && oi.size > 0);

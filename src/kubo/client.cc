@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "http_pool.h"
+#include "s3xfs/base/parallel.h"
 #include "s3xfs/base/json.h"
 
 namespace s3xfs {
@@ -294,19 +295,7 @@ class KuboStore final : public BlockStore {
 
   // Runs the jobs at most max_inflight at a time; returns the first error (all jobs finish).
   Status RunAll(const std::vector<std::function<Status()>>& jobs) {
-    if (jobs.size() == 1) return jobs[0]();
-    Status first;
-    std::vector<std::future<Status>> running;
-    size_t next = 0;
-    const size_t width = std::max(1u, opt_.max_inflight);
-    while (next < jobs.size() || !running.empty()) {
-      while (next < jobs.size() && running.size() < width)
-        running.push_back(std::async(std::launch::async, jobs[next++]));
-      Status st = running.front().get();
-      running.erase(running.begin());
-      if (!st.ok() && first.ok()) first = st;
-    }
-    return first;
+    return RunEach(jobs.size(), std::max(1u, opt_.max_inflight), [&](size_t i) { return jobs[i](); });
   }
 
   Status PutOne(const BlockRef& b) {

@@ -14,7 +14,15 @@
 #include <thread>
 #include <vector>
 
+#include "s3xfs/base/status.h"
+
 namespace s3xfs {
+
+// Runs fn(0..n-1) on up to `width` threads, the caller included (threads made for the call;
+// when no more can be made, the ones running do the rest). Every call runs, whatever the
+// others return; the result is the first error. For blocking work done in parallel: syncs
+// (concurrent fdatasyncs share the disk's cache flushes), network requests.
+Status RunEach(size_t n, size_t width, const std::function<Status(size_t)>& fn);
 
 class ParallelFor {
  public:

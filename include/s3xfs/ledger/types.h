@@ -79,6 +79,7 @@ struct ListOptions {
   std::string delimiter;    // empty: no grouping
   std::string start_after;  // exclusive (V1 marker, V2 start-after or decoded continuation token)
   uint32_t max_keys = 1000; // capped at 1000
+  bool etags = true;        // false: keys only, a pending ETag stays empty (no content read)
 };
 
 struct ListResult {
