@@ -273,7 +273,11 @@ Status ObjectStoreImpl::FreeInode(LedgerTxn& t, InodeId ino) {
     std::lock_guard<std::mutex> l(open_mu_);
     if (open_.count(ino)) {
       free_on_close_.insert(ino);
-      return t.SetNlink(ino, 0);
+      S3XFS_RETURN_IF_ERROR(t.SetNlink(ino, 0));
+      // Its last name went: a change of the inode (ctime), as for any other unlink.
+      S3XFS_ASSIGN_OR_RETURN(ObjectInfo i, t.GetInodeStat(ino));
+      i.attrs.ctime_ns = Now();
+      return t.SetInodeAttrs(ino, i.attrs);
     }
   }
   S3XFS_RETURN_IF_ERROR(t.ReleaseUses(ino, Now()));

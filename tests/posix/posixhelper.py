@@ -26,6 +26,7 @@ import errno
 import os
 import stat
 import sys
+import time
 
 AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -564,6 +565,17 @@ def c_unlink_open(path):
     finally:
         os.close(fd)
     check("new file content", open(path, "rb").read(), b"new")
+    os.unlink(path)
+    # The last unlink changes the inode: its ctime moves, seen through a descriptor still open.
+    open(path, "wb").close()
+    fd = os.open(path, os.O_RDWR)
+    try:
+        before = os.fstat(fd).st_ctime_ns
+        time.sleep(0.02)
+        os.unlink(path)
+        check("ctime moved by the last unlink of an open file", os.fstat(fd).st_ctime_ns > before, True)
+    finally:
+        os.close(fd)
     return "OK"
 
 
