@@ -234,8 +234,8 @@ Result<FsckReport> ObjectStoreImpl::Fsck(bool repair, const FsckProgress& progre
   return rep;
 }
 
-// Pending ETags computed per background pass (each reads one file's content once; the pass
-// also stops after kEtagBytesPerPass bytes).
+// Pending ETags computed per background pass (each reads one file's content once;
+// ComputePendingEtags also stops after 8 GiB).
 constexpr size_t kEtagsPerPass = 256;
 
 void ObjectStoreImpl::StartGcThread() {

@@ -9,7 +9,6 @@
 #include "object_store_impl.h"
 #include "s3xfs/base/log.h"
 #include "s3xfs/cas/dag_reader.h"
-#include "s3xfs/core/write_pipeline.h"
 
 namespace s3xfs {
 
@@ -458,22 +457,41 @@ Result<ObjectInfo> ObjectStoreImpl::HeadRaw(const std::string& bucket, const std
   return out;
 }
 
+Result<std::pair<std::string, Bytes>> ContentMd5(BlockSource* src, const Cid& root,
+                                                 const std::atomic<bool>* stop) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  if (!ctx || EVP_DigestInit_ex(ctx, EVP_md5(), nullptr) != 1) {
+    EVP_MD_CTX_free(ctx);
+    return Status::Internal("MD5 unavailable");
+  }
+  DagReader reader(src);
+  Status st = reader.Read(root, 0, UINT64_MAX, [&](ByteView piece) {
+    if (stop && stop->load(std::memory_order_relaxed)) return Status::Unavailable("shutting down");
+    EVP_DigestUpdate(ctx, piece.data(), piece.size());
+    return Status::OK();
+  });
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  S3XFS_RETURN_IF_ERROR(st);
+  Bytes raw(md, md + len);
+  return std::make_pair(HexEncode(raw), std::move(raw));
+}
+
 Status ObjectStoreImpl::ResolveEtag(ObjectInfo& i) {
   if (i.kind != InodeKind::kFile || !i.etag.empty()) return Status::OK();
   std::string etag;
-  {
+  if (i.cid.empty()) {
+    etag = "d41d8cd98f00b204e9800998ecf8427e";  // md5 of no bytes
+  } else {
     // Registered like a reader: an overwrite from now on defers freeing this version's blocks.
     // One before the registration may have freed them (after the GC grace): then the read
     // fails and, the version being gone, the caller is told to look again.
-    ReaderImpl reader(this, i);
-    EVP_MD_CTX* md5 = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(md5, EVP_md5(), nullptr);
-    Status st = reader.Read(0, i.size, [&](ByteView b) {
-      if (stopping_.load(std::memory_order_relaxed)) return Status::Unavailable("shutting down");
-      EVP_DigestUpdate(md5, b.data(), b.size());
-      return Status::OK();
-    });
-    etag = Md5FinishHex(md5);
+    ReaderImpl hold(this, i);
+    auto md5 = ContentMd5(blocks_, i.cid, &stopping_);
+    Status st = md5.status();
+    if (md5.ok()) etag = std::move(md5->first);
     if (!st.ok()) {
       auto now = StatInode(i.ino);
       if (!now.ok() || now->generation != i.generation)

@@ -22,6 +22,11 @@ class ObjectStoreImpl;
 // directory of a bucket, so keys made there go up to this.
 constexpr size_t kMaxKeyBytes = 16384;
 
+// The MD5 of a file DAG's content (an ETag): hex and raw digest. Read through `src`; stops
+// with Unavailable when `stop` becomes true.
+Result<std::pair<std::string, Bytes>> ContentMd5(BlockSource* src, const Cid& root,
+                                                 const std::atomic<bool>* stop = nullptr);
+
 // Key rules shared by every operation: not empty, no NUL (InvalidArgument, Reason kInvalidKey),
 // at most kMaxKeyBytes (InvalidArgument, Reason kKeyTooLong: ENAMETOOLONG in the mount).
 Status CheckKey(const std::string& key);

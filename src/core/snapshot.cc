@@ -188,31 +188,6 @@ Result<FileDag> ReadFileDag(BlockSource* src, const Cid& root) {
   return f;
 }
 
-Result<std::pair<std::string, Bytes>> Md5Of(BlockSource* src, const Cid& root) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  if (!ctx || EVP_DigestInit_ex(ctx, EVP_md5(), nullptr) != 1) {
-    EVP_MD_CTX_free(ctx);
-    return Status::Internal("MD5 unavailable");
-  }
-  DagReader reader(src);
-  Status st = reader.Read(root, 0, UINT64_MAX, [&](ByteView piece) {
-    EVP_DigestUpdate(ctx, piece.data(), piece.size());
-    return Status::OK();
-  });
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  S3XFS_RETURN_IF_ERROR(st);
-  static const char* hex = "0123456789abcdef";
-  std::string h;
-  for (unsigned i = 0; i < len; ++i) {
-    h += hex[md[i] >> 4];
-    h += hex[md[i] & 15];
-  }
-  return std::make_pair(h, Bytes(md, md + len));
-}
-
 // What a restore walks in a tree: every path with its kind.
 struct TreeEntry {
   std::string path;  // relative, directories end with '/'
@@ -677,7 +652,7 @@ Result<RestoreInfo> ObjectStoreImpl::Restore(const Cid& root, const std::string&
     BuiltContent c;
     c.root = dag.root;
     if (etag.empty()) {
-      S3XFS_ASSIGN_OR_RETURN(auto md5, Md5Of(src, cid));
+      S3XFS_ASSIGN_OR_RETURN(auto md5, ContentMd5(src, cid));
       c.md5_hex = md5.first;
       c.md5_raw = md5.second;
     } else {

@@ -10,6 +10,15 @@ namespace s3xfs {
 namespace {
 EVP_MD_CTX* Md5(void* p) { return static_cast<EVP_MD_CTX*>(p); }
 
+// Finishes an MD5 context (freed here): the digest in lower-case hex.
+std::string Md5FinishHex(EVP_MD_CTX* ctx) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(ctx, digest, &n);
+  EVP_MD_CTX_free(ctx);
+  return HexEncode(ByteView(digest, n));
+}
+
 // The MD5 of what `ctx` has seen, then `tail` (ctx itself is left as it is).
 std::string Md5HexWith(void* ctx, ByteView tail) {
   EVP_MD_CTX* copy = EVP_MD_CTX_new();
@@ -18,14 +27,6 @@ std::string Md5HexWith(void* ctx, ByteView tail) {
   return Md5FinishHex(copy);
 }
 }  // namespace
-
-std::string Md5FinishHex(void* ctx) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(Md5(ctx), digest, &n);
-  EVP_MD_CTX_free(Md5(ctx));
-  return HexEncode(ByteView(digest, n));
-}
 
 // ---------------- chunks ----------------
 

@@ -88,7 +88,7 @@ PY
 ms=""; ls=""
 for i in $(seq 1 "$REPEAT"); do ms+=" $(page_fsync "$M")"; ls+=" $(page_fsync "$local_dir")"; done
 pm=$(echo "$ms" | median); pl=$(echo "$ls" | median)
-printf "%-34s %12s %12s   ratio %s (local/mount; before the pending ETag: ~0.001)\n" \
+printf "%-34s %12s %12s   ratio %s (local/mount)\n" \
   "4k write+fsync in 256 MiB (us)" "$pm" "$pl" "$(ratio "$pl" "$pm")"
 
 small() {  # dir -> files per second for create+stat+unlink

@@ -352,8 +352,8 @@ class ObjectStore {
     virtual Status PutUnsynced(const Cid& cid, ByteView data) = 0;
     // Makes every block put through this writer before the call durable. A failed sync is
     // retried by the next call; the store may fail that one too (the embedded store never
-    // trusts a block whose fdatasync failed until it is put anew). Concurrent calls are serialised (each returns only when the
-    // blocks a concurrent call took are durable too).
+    // trusts a block whose fdatasync failed until it is put anew). Concurrent calls are
+    // serialised (each returns only when the blocks a concurrent call took are durable too).
     virtual Status Sync() = 0;
     // Blocks put unsynced and not yet synced.
     virtual size_t unsynced() const = 0;

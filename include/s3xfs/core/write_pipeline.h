@@ -39,9 +39,6 @@
 
 namespace s3xfs {
 
-// Finishes an MD5 context (an EVP_MD_CTX*, freed here): the digest in lower-case hex.
-std::string Md5FinishHex(void* ctx);
-
 class WritePipeline {
  public:
   struct Options {
